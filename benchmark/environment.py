@@ -1,0 +1,54 @@
+"""Facts about where a run happened, for meta.json: versions, git commit, device."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import BenchmarkError
+
+PACKAGES = ("forgery-benchmark", "torch", "torchvision", "open_clip_torch", "numpy", "scikit-learn",
+            "pandas", "pluggy", "pillow")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    """The harness's own commit (and whether its tree had changes), when it runs from a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BenchmarkError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
+    if requested not in ("cpu", "cuda"):
+        raise BenchmarkError(f"--device must be auto, cpu or cuda, got {requested!r}")
+    return torch.device(requested)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

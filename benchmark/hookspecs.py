@@ -1,0 +1,45 @@
+"""Hook specifications: the whole surface a plugin package implements.
+
+A plugin is a module (or object) with functions decorated by ``hookimpl``, made known through the
+``benchmark`` entry-point group::
+
+    [project.entry-points.benchmark]
+    my-detector = "my_package.plugin"
+
+Each hook receives a ``register`` callback; the host checks names, rejects duplicates and keeps
+track of which plugin registered what.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("benchmark")
+hookimpl = pluggy.HookimplMarker("benchmark")
+
+
+@hookspec
+def register_detectors(register):
+    """Register detector factories.
+
+    Call ``register(name, factory)``. ``factory(**options)`` builds a
+    :class:`benchmark.detector.Detector`; ``options`` are the keys of the suite's
+    ``detectors.<name>`` mapping, checked against the factory's signature before it is called.
+    """
+
+
+@hookspec
+def register_prompt_sets(register):
+    """Register text prompt sets.
+
+    Call ``register(name, PromptSet(real=[...], fake=[...]))`` with a
+    :class:`benchmark.prompts.PromptSet`. A suite picks one with ``prompts: <name>``.
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics.
+
+    Call ``register(Metric(name, fn, higher_is_better, thresholded))`` with a
+    :class:`benchmark.metrics.Metric`. ``fn(labels, values) -> float`` gets labels with
+    1 = fake and, when ``thresholded``, hard 0/1 predictions, else scores P(fake).
+    """

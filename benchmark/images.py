@@ -1,0 +1,82 @@
+"""Reading images: any mode PIL opens becomes 8-bit RGB, and a parallel loader for encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_rgb(path: str) -> Image.Image:
+    """Open ``path`` as 8-bit RGB whatever its mode (grayscale, palette, RGBA, CMYK, 16-bit, float)."""
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            # PIL's convert('RGB') clips these to 0..255; rescale by the type's range instead
+            array = np.asarray(img, dtype=np.float64)
+            top = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
+            img = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8))
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        return img.convert("RGB")
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Paths -> (tensor, index, error). A file that cannot be read is reported by the main process
+    with its path instead of a worker traceback."""
+
+    def __init__(self, paths: list[str], transform):
+        self.paths = paths
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            return self.transform(load_rgb(self.paths[index])), index, ""
+        except Exception as e:  # noqa: BLE001 - any decode failure is reported with its path
+            return None, index, f"{type(e).__name__}: {e}"
+
+
+def _collate(batch):
+    errors = [(i, err) for _, i, err in batch if err]
+    if errors:
+        return None, torch.tensor([i for _, i, _ in batch]), errors
+    images = torch.stack([t for t, _, _ in batch])
+    return images, torch.tensor([i for _, i, _ in batch]), []
+
+
+def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bool = False):
+    """Batches of (images, indices, errors) in order, decoded by ``workers`` processes."""
+    return torch.utils.data.DataLoader(
+        ImageFiles(list(paths), transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+
+
+def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, seed: int, workers: int):
+    """(images, labels) batches for detectors that train on pixels; decoding runs in workers."""
+    loader = torch.utils.data.DataLoader(
+        ImageFiles(list(paths), transform),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        num_workers=workers,
+        collate_fn=_collate,
+    )
+    labels = torch.as_tensor(np.asarray(labels))
+    for images, indices, errors in loader:
+        if errors:
+            index, message = errors[0]
+            raise RuntimeError(f"cannot read image {paths[index]}: {message}")
+        yield images, labels[indices]

@@ -1,0 +1,285 @@
+"""For each detector x training set x seed: fit once, then score every test set of that training set.
+
+The runner owns devices, seeds, data, files and progress; detectors only fit and predict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchmark import plugins as plugin_registry
+from benchmark import synthetic
+from benchmark.data import SPLITS, Dataset, index_folders
+from benchmark.detector import Detector, FitContext, Samples
+from benchmark.environment import describe_device, git_commit, resolve_device, versions
+from benchmark.errors import BenchmarkError
+from benchmark.features import FrozenEncoder, default_workers
+from benchmark.images import image_batches
+from benchmark.metrics import compute_metrics
+from benchmark.report import DEMO_NOTICE, render_console, render_markdown
+from benchmark.results import (append_result, atomic_save, atomic_write, cell_dir, cell_key, read_results,
+                               train_dir, write_json)
+from benchmark.scoring import write_cell
+from benchmark.suite import Suite
+
+MODES = ("both", "train", "test")
+THRESHOLD = 0.5
+FINAL_MODEL = "final_model.pth"
+
+
+@dataclass
+class RunOptions:
+    output_dir: Path | None = None
+    data_dir: str | None = None
+    mode: str = "both"
+    device: str = "auto"
+    workers: int | None = None
+    console: Console = field(default_factory=lambda: Console(stderr=False))
+
+
+@dataclass
+class ResolvedDetector:
+    name: str
+    factory: object
+    options: dict
+    source: str
+
+    def build(self) -> Detector:
+        try:
+            return self.factory(**self.options)
+        except (TypeError, ValueError) as e:
+            raise BenchmarkError(f"detectors.{self.name}: {e}") from None
+
+
+def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
+    """Check every detector name and option before anything runs or is written."""
+    resolved = []
+    for name, options in suite.detectors.items():
+        entry = registry.get(name, where=f"{suite.source}: detectors")
+        parameters = inspect.signature(entry.value).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        for option in options:
+            if not takes_any and option not in parameters:
+                known = ", ".join(parameters) or "none"
+                raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}' (options: {known})")
+        resolved.append(ResolvedDetector(name, entry.value, dict(options), entry.source))
+    return resolved
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Run:
+    def __init__(self, suite: Suite, options: RunOptions):
+        if options.mode not in MODES:
+            raise BenchmarkError(f"--mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+        self.suite = suite
+        self.options = options
+        self.console = options.console
+        self.out = Path(options.output_dir or Path("reports") / suite.name)
+        # everything a user can get wrong is checked before the first file is written
+        plugins = plugin_registry.collect()
+        self.detectors = resolve_detectors(suite, plugins.detectors)
+        self.prompts = plugins.prompt_sets.get(suite.prompts, where=f"{suite.source}: prompts").value
+        self.metrics = [plugins.metrics.get(m, where=f"{suite.source}: metrics").value for m in suite.metrics]
+        self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
+        self.device = resolve_device(options.device)
+        self.workers = default_workers() if options.workers is None else options.workers
+        self._check_output_dir()
+        self.dataset = self._load_data()
+        self._encoders: dict = {}
+        self._features: dict = {}
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _data_root(self) -> Path | None:
+        root = self.options.data_dir or self.suite.data.root
+        if root and not self.options.data_dir and not Path(root).is_absolute():
+            root = Path(self.suite.source).parent / root  # a suite's own paths are relative to it
+        return Path(root) if root else None
+
+    def _load_data(self) -> Dataset:
+        root = self._data_root()
+        if self.suite.data.synthetic is not None:
+            settings = {**synthetic.DEFAULTS, **self.suite.data.synthetic}
+            unknown = set(settings) - set(synthetic.DEFAULTS)
+            if unknown:
+                raise BenchmarkError(f"{self.suite.source}: unknown suite key 'data.synthetic.{sorted(unknown)[0]}'")
+            root = synthetic.generate(root or self.out / "synthetic-data", **settings)
+        if root is None:
+            raise BenchmarkError(f"{self.suite.source}: no data: pass --data-dir DIR or set data.root")
+        return index_folders(root, self.suite.data.real, self.suite.classes, self.suite.data.split)
+
+    def _check_output_dir(self) -> None:
+        """An existing run is resumed only if it ran the same suite; never overwrite another run."""
+        suite_file = self.out / "suite.yaml"
+        if suite_file.exists() and suite_file.read_text() != self.suite.to_yaml():
+            raise BenchmarkError(
+                f"{self.out} holds a run of a different suite (see {suite_file}); "
+                f"choose another --output-dir or delete that folder"
+            )
+
+    # -- features ------------------------------------------------------------------------------
+    def _encoder(self, spec) -> FrozenEncoder:
+        if spec not in self._encoders:
+            self._encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
+        return self._encoders[spec]
+
+    def _with_features(self, detector: Detector, name: str, samples: Samples, progress: Progress) -> Samples:
+        spec = detector.frozen_encoder()
+        if spec is None:
+            return samples
+        cache = self._features.setdefault(spec, {})
+        missing = [p for p in dict.fromkeys(samples.paths) if p not in cache]
+        if missing:
+            try:
+                encoder = self._encoder(spec)
+            except BenchmarkError as e:
+                raise BenchmarkError(f"detectors.{name}.{e}") from None
+            task = progress.add_task(f"encode {spec.model}", total=len(missing), stats="")
+            embeddings = encoder.encode_paths(missing, advance=lambda n: progress.advance(task, n))
+            progress.remove_task(task)
+            cache.update(zip(missing, embeddings))
+        samples.features = torch.stack([cache[p] for p in samples.paths])
+        return samples
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> list[dict]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out / "suite.yaml", self.suite.to_yaml())
+        self.dataset.write_splits(self.out / "splits.csv")
+        meta = self._meta()
+        write_json(self.out / "meta.json", meta)
+        done = {cell_key(r) for r in read_results(self.out)}
+        if self.suite.data.synthetic is not None:
+            self.console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
+        self.console.print(f"[bold]{self.suite.name}[/]: {len(self.dataset.samples)} images, device "
+                           f"{meta['device']}, output {self.out}")
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            for resolved in self.detectors:
+                for train in self.suite.train_sets:
+                    for seed in self.suite.seeds:
+                        tests = [t for t in self.suite.tests_for(train) if (resolved.name, train, t, seed) not in done]
+                        if tests or self.options.mode == "train":
+                            self._train_and_score(resolved, train, seed, tests, progress)
+
+        rows = read_results(self.out)
+        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        write_json(self.out / "meta.json", meta)
+        atomic_write(self.out / "report.md", render_markdown(rows, meta))
+        if rows:
+            render_console(rows, meta, self.console)
+        self.console.print(f"report: {self.out / 'report.md'}")
+        return rows
+
+    def _context(self, seed: int, log, folder: Path, detector: Detector, progress: Progress, label: str) -> FitContext:
+        def save_checkpoint(epoch: int, stats: dict) -> None:
+            atomic_save({"epoch": epoch, "stats": stats, "state": detector.state_dict()},
+                        folder / f"checkpoint_epoch_{epoch}.pth")
+
+        @contextlib.contextmanager
+        def epoch_progress(total: int):
+            task = progress.add_task(f"train {label}", total=total, stats="")
+
+            def advance(**stats):
+                text = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
+                progress.update(task, advance=1, stats=text)
+
+            yield advance
+
+        def batches(samples, transform, batch_size, shuffle=False):
+            return image_batches(samples.paths, samples.labels, transform, batch_size, shuffle, seed, self.workers)
+
+        spec = detector.frozen_encoder()
+        return FitContext(
+            device=self.device, seed=seed, prompts=self.prompts, log=log,
+            encode_text=(lambda texts: self._encoder(spec).encode_text(texts)) if spec else None,
+            save_checkpoint=save_checkpoint, progress=epoch_progress, image_batches=batches,
+        )
+
+    def _train_and_score(self, resolved: ResolvedDetector, train: str, seed: int, tests, progress) -> None:
+        folder = train_dir(self.out, resolved.name, train, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        label = f"{resolved.name} on {train} (seed {seed})"
+        with open(folder / "run.log", "a") as log_file:
+            def log(message: str) -> None:
+                log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+                log_file.flush()
+
+            _seed_everything(seed)
+            detector = resolved.build()
+            ctx = self._context(seed, log, folder, detector, progress, label)
+            final = folder / FINAL_MODEL
+            if self.options.mode == "test":
+                if not final.exists():
+                    raise BenchmarkError(f"--mode test: {final} does not exist; run with --mode train (or both) first")
+                detector.load_state_dict(torch.load(final, map_location="cpu", weights_only=False)["state"])
+                log(f"loaded {final}")
+            else:
+                train_set = self._with_features(detector, resolved.name, self.dataset.cell(train, "train"), progress)
+                val_set = self._with_features(detector, resolved.name, self.dataset.cell(train, "val"), progress)
+                log(f"train {label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
+                    f"val {len(val_set)} images; device {self.device}; options {resolved.options}")
+                started = time.perf_counter()
+                detector.fit(train_set, val_set, ctx)
+                atomic_save({"state": detector.state_dict(), "detector": resolved.name,
+                             "options": resolved.options, "train": train, "seed": seed}, final)
+                log(f"trained in {time.perf_counter() - started:.2f}s; saved {final}")
+            if self.options.mode == "train":
+                return
+            for test in tests:
+                self._score_cell(resolved.name, detector, ctx, train, test, seed, progress, log)
+
+    def _score_cell(self, name, detector, ctx, train, test, seed, progress, log) -> None:
+        samples = self._with_features(detector, name, self.dataset.cell(test, "test"), progress)
+        task = progress.add_task(f"score {name}: {train} -> {test}", total=len(samples), stats="")
+        scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
+        progress.update(task, completed=len(samples))
+        if scores.shape != (len(samples),) or not np.all(np.isfinite(scores)):
+            raise BenchmarkError(f"detector {name} returned {scores.shape} scores for {len(samples)} images, "
+                                 f"or non-finite values; predict() must give one P(fake) per image")
+        values = compute_metrics(self.metrics, samples.labels, scores, THRESHOLD)
+        row = {"detector": name, "train": train, "test": test, "seed": seed, **values,
+               "n_real": int((samples.labels == 0).sum()), "n_fake": int(samples.labels.sum()), "threshold": THRESHOLD}
+        write_cell(cell_dir(self.out, name, train, seed, test), samples, scores, row, THRESHOLD)
+        append_result(self.out, row)
+        log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+    def _meta(self) -> dict:
+        counts: dict[str, dict[str, int]] = {}
+        for sample in self.dataset.samples:
+            counts.setdefault(sample.cls, dict.fromkeys(SPLITS, 0))[sample.split] += 1
+        return {
+            "suite": self.suite.name,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv),
+            "mode": self.options.mode,
+            "device": describe_device(self.device),
+            "seeds": list(self.suite.seeds),
+            "metrics": list(self.suite.metrics),
+            "threshold": THRESHOLD,
+            "data_root": str(self.dataset.root),
+            "demo": self.suite.data.synthetic is not None,
+            "counts": counts,
+            "detectors": {d.name: {"options": d.options, "source": d.source} for d in self.detectors},
+            "prompts": {"name": self.suite.prompts, "real": list(self.prompts.real), "fake": list(self.prompts.fake)},
+            "plugins": self.plugin_sources,
+            "versions": versions(),
+            "git_commit": git_commit(),
+        }

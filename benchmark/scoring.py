@@ -1,0 +1,46 @@
+"""One test cell's files: test_predictions.csv, test_metrics.json and roc_curve.png."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import RocCurveDisplay  # noqa: E402
+
+from benchmark.detector import Samples  # noqa: E402
+from benchmark.results import atomic_write, write_json  # noqa: E402
+
+
+def write_cell(folder: Path, samples: Samples, scores: np.ndarray, row: dict, threshold: float) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    predictions = pd.DataFrame({
+        "path": samples.paths,
+        "label": samples.labels.astype(int),
+        "score": scores,
+        "prediction": (scores >= threshold).astype(int),
+    })
+    atomic_write(folder / "test_predictions.csv", predictions.to_csv(index=False, float_format="%.9g"))
+    write_json(folder / "test_metrics.json", {k: v for k, v in row.items() if k not in ("detector", "train", "test", "seed")})
+    atomic_write(folder / "roc_curve.png", _roc_png(samples.labels, scores, f"train {row['train']} -> test {row['test']}"))
+
+
+def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    try:
+        if len(np.unique(labels)) == 2:
+            RocCurveDisplay.from_predictions(labels, scores, ax=ax, pos_label=1, name="detector",
+                                             plot_chance_level=True)
+        else:
+            ax.text(0.5, 0.5, "ROC undefined: one class only", ha="center")
+        ax.set_title(title, fontsize=9)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)

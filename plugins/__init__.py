@@ -1,0 +1,1 @@
+"""Built-in plugins, installed as ``benchmark_plugins`` and registered through entry points."""

@@ -1,0 +1,122 @@
+"""The reference detector: frozen CLIP image embeddings + text-prompt similarity features,
+a small trainable adapter and a classification head (the seed's ForgeryDetector).
+
+It trains on embeddings the harness computes once, so an epoch over thousands of images is a few
+matrix multiplications, not a pass of the image encoder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.detector import Detector, EncoderSpec, FitContext, Samples
+from benchmark.hookspecs import hookimpl
+
+
+class AdapterHead(nn.Module):
+    """[adapter(image) ; similarity features] -> logit of P(fake)."""
+
+    def __init__(self, real_text: torch.Tensor, fake_text: torch.Tensor, hidden_dim: int, dropout: float):
+        super().__init__()
+        dim = real_text.shape[1]
+        # frozen prompt embeddings travel with the weights, so scoring needs no text encoder
+        self.register_buffer("real_text", real_text.clone())  # (n_real_prompts, dim)
+        self.register_buffer("fake_text", fake_text.clone())  # (n_fake_prompts, dim)
+        self.adapter = nn.Sequential(
+            nn.Linear(dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, hidden_dim)
+        )
+        self.head = nn.Sequential(
+            nn.Linear(hidden_dim + 3, hidden_dim // 2), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim // 2, 1)
+        )
+
+    def similarity_features(self, image: torch.Tensor) -> torch.Tensor:
+        """(n, dim) normalised embeddings -> (n, 3): mean cosine to real, to fake, fake - real."""
+        real = (image @ self.real_text.T).mean(dim=1)
+        fake = (image @ self.fake_text.T).mean(dim=1)
+        return torch.stack([real, fake, fake - real], dim=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        features = torch.cat([self.adapter(image), self.similarity_features(image)], dim=1)
+        return self.head(features).squeeze(1)
+
+
+class ClipAdapter(Detector):
+    def __init__(
+        self,
+        backbone: str = "ViT-B-32",
+        pretrained: str = "openai",
+        epochs: int = 15,
+        batch_size: int = 32,
+        lr: float = 1e-4,
+        weight_decay: float = 0.01,
+        hidden_dim: int = 256,
+        dropout: float = 0.1,
+    ):
+        if int(epochs) < 1 or int(batch_size) < 1 or float(lr) <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        self.backbone = str(backbone)
+        self.pretrained = str(pretrained)
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.hidden_dim = int(hidden_dim)
+        self.dropout = float(dropout)
+        self.model: AdapterHead | None = None
+
+    def frozen_encoder(self) -> EncoderSpec:
+        return EncoderSpec(self.backbone, self.pretrained)
+
+    def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
+        prompts = ctx.prompts
+        text = ctx.encode_text(list(prompts.real) + list(prompts.fake))
+        real_text, fake_text = text[: len(prompts.real)], text[len(prompts.real) :]
+        self.model = AdapterHead(real_text, fake_text, self.hidden_dim, self.dropout).to(ctx.device)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        loss_fn = nn.BCEWithLogitsLoss()
+        features = train.features.to(ctx.device)
+        labels = torch.as_tensor(train.labels, dtype=torch.float32, device=ctx.device)
+        generator = torch.Generator().manual_seed(ctx.seed)
+
+        with ctx.progress(self.epochs) as advance:
+            for epoch in range(1, self.epochs + 1):
+                self.model.train()
+                order = torch.randperm(len(features), generator=generator).to(ctx.device)
+                total = 0.0
+                for start in range(0, len(order), self.batch_size):
+                    batch = order[start : start + self.batch_size]
+                    loss = loss_fn(self.model(features[batch]), labels[batch])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.item() * len(batch)
+                stats = {"train_loss": total / len(order)}
+                if val is not None and len(val):
+                    stats["val_loss"] = float(loss_fn(self._logits(val, ctx), torch.as_tensor(
+                        val.labels, dtype=torch.float32, device=ctx.device)))
+                ctx.log(f"epoch {epoch}/{self.epochs} " + " ".join(f"{k}={v:.4f}" for k, v in stats.items()))
+                ctx.save_checkpoint(epoch, stats)
+                advance(**stats)
+
+    @torch.no_grad()
+    def _logits(self, samples: Samples, ctx: FitContext) -> torch.Tensor:
+        self.model.to(ctx.device).eval()
+        return self.model(samples.features.to(ctx.device))
+
+    def predict(self, samples: Samples, ctx: FitContext) -> np.ndarray:
+        return torch.sigmoid(self._logits(samples, ctx)).cpu().numpy().astype(np.float64)
+
+    def state_dict(self) -> dict:
+        return {"hidden_dim": self.hidden_dim, "dropout": self.dropout, "model": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        weights = state["model"]
+        self.model = AdapterHead(weights["real_text"], weights["fake_text"], state["hidden_dim"], state["dropout"])
+        self.model.load_state_dict(weights)
+
+
+@hookimpl
+def register_detectors(register):
+    register("clip-adapter", ClipAdapter)

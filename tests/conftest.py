@@ -1,0 +1,61 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# A failed hub download retries for ~45 s; nothing in the tests may try one.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> str:
+    """An open_clip config that builds and encodes in milliseconds (random weights)."""
+    path = tmp_path_factory.mktemp("configs") / "bench-tiny.json"
+    path.write_text(json.dumps(TINY_CONFIG))
+    return str(path)
+
+
+def save_image(path: Path, rng: np.random.Generator, tint, size: int, mode: str = "RGB") -> None:
+    """A small noisy image with a class tint, saved in ``mode`` and the format of ``path``."""
+    array = np.clip(rng.normal(128, 40, (size, size, 3)) + np.asarray(tint), 0, 255).astype(np.uint8)
+    image = Image.fromarray(array)
+    if mode == "L":
+        image = image.convert("L")
+    elif mode == "RGBA":
+        image = image.convert("RGBA")
+    elif mode == "CMYK":
+        image = image.convert("CMYK")
+    elif mode == "I;16":
+        image = Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_class_folders(root: Path, classes: dict[str, tuple], videos: int = 6, frames: int = 2, seed: int = 0) -> Path:
+    """<root>/<Class>/<video>/<frame>.(jpg|png), mixed sizes, formats and modes."""
+    rng = np.random.default_rng(seed)
+    modes = [("jpg", "RGB"), ("png", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "CMYK"), ("png", "I;16")]
+    for c, (cls, tint) in enumerate(classes.items()):
+        for v in range(videos):
+            for f in range(frames):
+                suffix, mode = modes[(v + f + c) % len(modes)]
+                size = int(rng.integers(24, 72))
+                save_image(root / cls / f"{v:03d}" / f"{f:03d}.{suffix}", rng, tint, size, mode)
+    return root
+
+
+@pytest.fixture
+def faces_root(tmp_path) -> Path:
+    return make_class_folders(
+        tmp_path / "data",
+        {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)},
+    )

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.data import index_folders, split_groups
+from benchmark.errors import BenchmarkError
+from benchmark.images import load_rgb
+from conftest import make_class_folders, save_image
+
+FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def test_every_class_is_split_by_video_and_test_never_meets_train(faces_root):
+    dataset = index_folders(faces_root, "Real_youtube", ["FaceSwap", "NeuralTextures"], FRACTIONS)
+    frame = dataset.to_frame()
+    assert set(frame["class"]) == {"Real_youtube", "FaceSwap", "NeuralTextures"}
+    for cls, rows in frame.groupby("class"):
+        assert set(rows["split"]) == {"train", "val", "test"}, cls
+        # all frames of one video land in one split
+        assert (rows.groupby("group")["split"].nunique() == 1).all(), cls
+    train = dataset.cell("FaceSwap", "train")
+    test = dataset.cell("NeuralTextures", "test")
+    assert not set(train.paths) & set(test.paths)
+    assert set(test.labels) == {0, 1} and set(train.labels) == {0, 1}
+
+
+def test_split_is_deterministic_and_stable_when_videos_are_added():
+    groups = [f"{i:03d}" for i in range(40)]
+    first = split_groups(groups, FRACTIONS)
+    assert first == split_groups(list(reversed(groups)), FRACTIONS)
+    counts = {s: sum(1 for v in first.values() if v == s) for s in ("train", "val", "test")}
+    assert counts == {"train": 28, "val": 6, "test": 6}
+    more = split_groups(groups + ["new"], FRACTIONS)
+    moved = [g for g in groups if more[g] != first[g]]
+    assert len(moved) <= 2  # only cut points shift, not a reshuffle
+
+
+def test_loose_images_are_groups_of_one(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("Real", "Fake"):
+        for i in range(10):
+            save_image(tmp_path / cls / f"{i}.png", rng, (0, 0, 0), 16)
+    (tmp_path / "Real" / "notes.txt").write_text("not an image")
+    dataset = index_folders(tmp_path, "Real", ["Fake"], FRACTIONS)
+    assert len(dataset.samples) == 20
+    assert all(s.group == s.path.rsplit("/", 1)[1] for s in dataset.samples)
+
+
+def test_missing_class_folder_names_it_and_lists_what_is_there(faces_root):
+    with pytest.raises(BenchmarkError, match="class folder 'Deepfakes' not found .*FaceSwap"):
+        index_folders(faces_root, "Real_youtube", ["Deepfakes"], FRACTIONS)
+    with pytest.raises(BenchmarkError, match="data.real: class folder 'Real'"):
+        index_folders(faces_root, "Real", ["FaceSwap"], FRACTIONS)
+
+
+def test_too_few_videos_is_an_error(tmp_path):
+    make_class_folders(tmp_path, {"Real": (0, 0, 0), "Fake": (9, 9, 9)}, videos=2)
+    with pytest.raises(BenchmarkError, match="at least 3 are needed"):
+        index_folders(tmp_path, "Real", ["Fake"], FRACTIONS)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16", "P", "LA"])
+def test_every_mode_becomes_8bit_rgb(tmp_path, mode):
+    gray = np.full((8, 8), 128, dtype=np.uint8)
+    if mode == "I;16":
+        image = Image.fromarray(np.full((8, 8), 128 * 257, dtype=np.uint16))
+    else:
+        image = Image.fromarray(gray, "L").convert(mode)
+    suffix = "jpg" if mode == "CMYK" else "png"
+    image.save(tmp_path / f"x.{suffix}")
+    rgb = load_rgb(str(tmp_path / f"x.{suffix}"))
+    assert rgb.mode == "RGB" and rgb.size == (8, 8)
+    # mid-grey stays mid-grey: 16-bit is rescaled, not clipped to white
+    assert abs(np.asarray(rgb).mean() - 128) < 3

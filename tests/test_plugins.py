@@ -1,0 +1,93 @@
+import inspect
+
+import pytest
+
+from benchmark import hookspecs, plugins
+from benchmark.errors import BenchmarkError
+from benchmark.hookspecs import hookimpl
+from benchmark.metrics import Metric
+from benchmark.prompts import PromptSet
+
+
+class ThirdParty:
+    """What a pip-installed plugin package's module looks like."""
+
+    @staticmethod
+    @hookimpl
+    def register_prompt_sets(register):
+        register("terse", PromptSet(real=["a face"], fake=["a fake face"]))
+
+    @staticmethod
+    @hookimpl
+    def register_metrics(register):
+        register(Metric("always_half", lambda y, s: 0.5))
+
+
+@pytest.fixture
+def registered():
+    pm = plugins.get_manager()
+    added = []
+
+    def register(plugin, name):
+        pm.register(plugin, name=name)
+        added.append(plugin)
+
+    yield register
+    for plugin in added:
+        pm.unregister(plugin)
+
+
+def test_builtins_come_through_the_entry_point_group():
+    found = plugins.collect()
+    assert {e.name for e in found.detectors} == {"clip-adapter"}
+    assert "default" in {e.name for e in found.prompt_sets}
+    assert {"auc", "eer", "f1", "accuracy"} <= {e.name for e in found.metrics}
+    source = found.detectors.get("clip-adapter").source
+    assert source.startswith("forgery-benchmark") and "benchmark_plugins.detectors.clip_adapter" in source
+
+
+def test_third_party_plugin_is_collected_with_its_source(registered):
+    registered(ThirdParty, "third_party_plugin")
+    found = plugins.collect()
+    assert found.prompt_sets.get("terse").value.fake == ("a fake face",)
+    assert found.metrics.get("always_half").source == "third_party_plugin"
+
+
+def test_duplicate_name_names_both_sources(registered):
+    class Clash:
+        @staticmethod
+        @hookimpl
+        def register_metrics(register):
+            register(Metric("auc", lambda y, s: 1.0))
+
+    registered(Clash, "clashing_plugin")
+    with pytest.raises(BenchmarkError) as error:
+        plugins.collect()
+    message = str(error.value)
+    assert "metric 'auc' is registered twice" in message
+    assert "benchmark_plugins.metrics.classification" in message and "clashing_plugin" in message
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(BenchmarkError, match="unknown detector 'clip-adaptor'; did you mean 'clip-adapter'"):
+        plugins.collect().detectors.get("clip-adaptor")
+
+
+def test_wrong_registration_types_are_refused(registered):
+    class Wrong:
+        @staticmethod
+        @hookimpl
+        def register_prompt_sets(register):
+            register("bad", {"real": ["x"], "fake": ["y"]})
+
+    registered(Wrong, "wrong_plugin")
+    with pytest.raises(BenchmarkError, match="wrong_plugin: prompt set 'bad' must be a benchmark.prompts.PromptSet"):
+        plugins.collect()
+
+
+def test_every_hook_is_documented_and_takes_register():
+    specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+    assert {f.__name__ for f in specs} == {"register_detectors", "register_prompt_sets", "register_metrics"}
+    for spec in specs:
+        assert list(inspect.signature(spec).parameters) == ["register"]
+        assert "register(" in (spec.__doc__ or ""), f"{spec.__name__} must document how register is called"
