@@ -103,6 +103,10 @@ class Run:
         self.dataset = self._load_data()
         self._encoders: dict = {}
         self._features: dict = {}
+        for resolved in self.detectors:  # weights that cannot load fail here, before any output
+            spec = resolved.build().frozen_encoder()
+            if spec is not None:
+                self._encoder(spec, resolved.name)
 
     # -- setup ---------------------------------------------------------------------------------
     def _data_root(self) -> Path | None:
@@ -133,9 +137,12 @@ class Run:
             )
 
     # -- features ------------------------------------------------------------------------------
-    def _encoder(self, spec) -> FrozenEncoder:
+    def _encoder(self, spec, detector_name: str) -> FrozenEncoder:
         if spec not in self._encoders:
-            self._encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
+            try:
+                self._encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
+            except BenchmarkError as e:  # name the option that fixes it
+                raise BenchmarkError(f"detectors.{detector_name}.{e}") from None
         return self._encoders[spec]
 
     def _with_features(self, detector: Detector, name: str, samples: Samples, progress: Progress) -> Samples:
@@ -145,10 +152,7 @@ class Run:
         cache = self._features.setdefault(spec, {})
         missing = [p for p in dict.fromkeys(samples.paths) if p not in cache]
         if missing:
-            try:
-                encoder = self._encoder(spec)
-            except BenchmarkError as e:
-                raise BenchmarkError(f"detectors.{name}.{e}") from None
+            encoder = self._encoder(spec, name)
             task = progress.add_task(f"encode {spec.model}", total=len(missing), stats="")
             embeddings = encoder.encode_paths(missing, advance=lambda n: progress.advance(task, n))
             progress.remove_task(task)
@@ -188,7 +192,8 @@ class Run:
         self.console.print(f"report: {self.out / 'report.md'}")
         return rows
 
-    def _context(self, seed: int, log, folder: Path, detector: Detector, progress: Progress, label: str) -> FitContext:
+    def _context(self, name: str, seed: int, log, folder: Path, detector: Detector, progress: Progress,
+                 label: str) -> FitContext:
         def save_checkpoint(epoch: int, stats: dict) -> None:
             atomic_save({"epoch": epoch, "stats": stats, "state": detector.state_dict()},
                         folder / f"checkpoint_epoch_{epoch}.pth")
@@ -209,7 +214,7 @@ class Run:
         spec = detector.frozen_encoder()
         return FitContext(
             device=self.device, seed=seed, prompts=self.prompts, log=log,
-            encode_text=(lambda texts: self._encoder(spec).encode_text(texts)) if spec else None,
+            encode_text=(lambda texts: self._encoder(spec, name).encode_text(texts)) if spec else None,
             save_checkpoint=save_checkpoint, progress=epoch_progress, image_batches=batches,
         )
 
@@ -224,7 +229,7 @@ class Run:
 
             _seed_everything(seed)
             detector = resolved.build()
-            ctx = self._context(seed, log, folder, detector, progress, label)
+            ctx = self._context(resolved.name, seed, log, folder, detector, progress, label)
             final = folder / FINAL_MODEL
             if self.options.mode == "test":
                 if not final.exists():

@@ -40,10 +40,13 @@ def save_image(path: Path, rng: np.random.Generator, tint, size: int, mode: str 
     image.save(path)
 
 
-def make_class_folders(root: Path, classes: dict[str, tuple], videos: int = 6, frames: int = 2, seed: int = 0) -> Path:
+MIXED_MODES = [("jpg", "RGB"), ("png", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "CMYK"), ("png", "I;16")]
+
+
+def make_class_folders(root: Path, classes: dict[str, tuple], videos: int = 6, frames: int = 2, seed: int = 0,
+                       modes=MIXED_MODES) -> Path:
     """<root>/<Class>/<video>/<frame>.(jpg|png), mixed sizes, formats and modes."""
     rng = np.random.default_rng(seed)
-    modes = [("jpg", "RGB"), ("png", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "CMYK"), ("png", "I;16")]
     for c, (cls, tint) in enumerate(classes.items()):
         for v in range(videos):
             for f in range(frames):
