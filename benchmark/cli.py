@@ -83,12 +83,12 @@ def _plugins(args, console: Console) -> int:
 
 
 def _report(args, console: Console) -> int:
-    from benchmark.report import compare, load_run, render_console, render_markdown
+    from benchmark.report import compare, rebuild_report, render_console
     from benchmark.results import atomic_write
 
     if len(args.run_dirs) == 1:
-        rows, meta = load_run(args.run_dirs[0])
-        atomic_write(Path(args.run_dirs[0]) / "report.md", render_markdown(rows, meta))
+        rows, meta, markdown = rebuild_report(args.run_dirs[0])
+        atomic_write(Path(args.run_dirs[0]) / "report.md", markdown)
         render_console(rows, meta, console)
         console.print(f"report: {Path(args.run_dirs[0]) / 'report.md'}")
         return 0

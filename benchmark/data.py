@@ -1,20 +1,25 @@
-"""Datasets: class folders of images, grouped by video, split into train / val / test by group.
+"""Datasets: which images each class holds, grouped by video, and which split each video is in.
 
-Layout (``data.layout: folders``)::
+``data.layout: folders`` (the seed's layout)::
 
-    <root>/<Class>/*.png|jpg|jpeg             one image per group
+    <root>/<Class>/*.png|jpg|jpeg             loose images: each is its own group
     <root>/<Class>/<video>/*.png|jpg|jpeg     one group per video sub-folder
 
-Splits are made per class and by group, so frames of one video never straddle train and test,
-and the real class is split too: no image used in training is ever scored in a test cell.
+``data.layout: ffpp`` (FaceForensics++ as downloaded)::
+
+    <root>/original_sequences/youtube/<compression>/frames/<id>/
+    <root>/manipulated_sequences/<Manipulation>/<compression>/frames/<target>_<source>/
+
+Splits are by video, and by pair for FF++ names (see :mod:`benchmark.splits`); the real class is
+split too, so no image used in training is ever scored in a test cell.
 """
 
 from __future__ import annotations
 
-import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -22,8 +27,10 @@ import pandas as pd
 from benchmark.detector import Samples
 from benchmark.errors import BenchmarkError
 from benchmark.images import IMAGE_SUFFIXES
+from benchmark.splits import SPLITS, assign_by_fractions, assign_official, evenly_spaced, load_official_splits
+from benchmark.suite import DataConfig
 
-SPLITS = ("train", "val", "test")
+__all__ = ["SPLITS", "Sample", "Dataset", "load_dataset", "list_videos"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,8 @@ class Sample:
     path: str
     cls: str
     label: int  # 1 = fake
-    group: str  # video id (or the image itself when there are no video folders)
+    video: str  # video id (the image's own name when there are no video folders)
+    unit: str  # what may not straddle splits: the video, or its FF++ pair
     split: str
 
 
@@ -40,6 +48,8 @@ class Dataset:
     root: Path
     real: str
     samples: tuple[Sample, ...]
+    has_videos: bool  # True when images are grouped in video folders: video-level metrics apply
+    left_out: int = 0  # videos the official split files do not list
 
     def select(self, classes: Iterable[str], split: str) -> Samples:
         wanted = set(classes)
@@ -50,68 +60,90 @@ class Dataset:
         """The real class and one fake class, both restricted to ``split``."""
         return self.select((self.real, fake_class), split)
 
-    def paths_of(self, classes: Iterable[str]) -> list[str]:
-        wanted = set(classes)
-        return [s.path for s in self.samples if s.cls in wanted]
+    def by_path(self) -> dict[str, Sample]:
+        return {s.path: s for s in self.samples}
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            {"path": [s.path for s in self.samples], "class": [s.cls for s in self.samples],
-             "group": [s.group for s in self.samples], "split": [s.split for s in self.samples]}
+            [(s.path, s.cls, s.video, s.unit, s.split) for s in self.samples],
+            columns=["path", "class", "video", "unit", "split"],
         )
 
     def write_splits(self, path: Path) -> None:
         self.to_frame()[["path", "class", "split"]].to_csv(path, index=False)
 
 
+def _natural(path: Path):
+    """frame_2 before frame_10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
 
 
-def list_groups(class_dir: Path) -> dict[str, list[Path]]:
-    """group id -> image files: each sub-folder is a video; loose images are groups of one."""
-    groups: dict[str, list[Path]] = {}
-    for image in _images_in(class_dir):
-        groups[image.name] = [image]
+def list_videos(class_dir: Path) -> dict[str, list[Path]]:
+    """video id -> frames: each sub-folder is a video; loose images are videos of one frame."""
+    videos: dict[str, list[Path]] = {image.name: [image] for image in _images_in(class_dir)}
     for sub in sorted(p for p in class_dir.iterdir() if p.is_dir()):
         frames = _images_in(sub)
         if frames:
-            groups[sub.name] = frames
-    return groups
+            videos[sub.name] = frames
+    return videos
 
 
-def split_groups(groups: list[str], fractions: Mapping[str, float]) -> dict[str, str]:
-    """Deterministic split of group ids: ordered by a hash of the id (so adding a video does not
-    reshuffle the others), then cut by the fractions; each part gets at least one group."""
-    ordered = sorted(groups, key=lambda g: hashlib.sha1(g.encode()).hexdigest())
-    n = len(ordered)
-    n_val = max(1, round(n * fractions["val"]))
-    n_test = max(1, round(n * fractions["test"]))
-    n_train = n - n_val - n_test
-    cuts = {"train": ordered[:n_train], "val": ordered[n_train : n_train + n_val], "test": ordered[n_train + n_val :]}
-    return {g: split for split, members in cuts.items() for g in members}
+def _class_dirs(config: DataConfig, root: Path, classes: list[str]) -> dict[str, Path]:
+    if config.layout == "folders":
+        dirs = {cls: root / cls for cls in classes}
+        where = root
+    else:  # ffpp
+        frames = Path(config.compression) / "frames"
+        dirs = {cls: root / "manipulated_sequences" / cls / frames for cls in classes}
+        dirs[config.real] = root / "original_sequences" / "youtube" / frames
+        where = root / "manipulated_sequences"
+    for cls, folder in dirs.items():
+        if not folder.is_dir():
+            available = sorted(p.name for p in where.iterdir() if p.is_dir()) if where.is_dir() else []
+            hint = f" (folders in {where}: {', '.join(available)})" if available else ""
+            key = "data.real" if cls == config.real else "pairings"
+            raise BenchmarkError(f"{key}: class '{cls}' not found: no folder {folder}{hint}")
+    return dirs
 
 
-def index_folders(root: str | Path, real: str, fake_classes: Iterable[str], fractions: Mapping[str, float]) -> Dataset:
+def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[str], splits_dir: Path | None = None) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise BenchmarkError(f"data root {root} is not a folder; pass --data-dir or set data.root")
-    available = sorted(p.name for p in root.iterdir() if p.is_dir())
-    samples: list[Sample] = []
-    for cls in dict.fromkeys([real, *fake_classes]):
-        class_dir = root / cls
-        if not class_dir.is_dir():
-            hint = f" (folders there: {', '.join(available)})" if available else " (it holds no folders)"
-            key = "data.real" if cls == real else "pairings"
-            raise BenchmarkError(f"{key}: class folder '{cls}' not found under {root}{hint}")
-        groups = list_groups(class_dir)
-        if len(groups) < 3:
-            raise BenchmarkError(
-                f"{class_dir}: {len(groups)} video(s)/image(s) found; at least 3 are needed to split "
-                f"into train/val/test (images must be .png/.jpg/.jpeg, directly or in one folder per video)"
-            )
-        assignment = split_groups(list(groups), fractions)
-        label = 0 if cls == real else 1
-        for group, files in groups.items():
-            samples.extend(Sample(str(f), cls, label, group, assignment[group]) for f in files)
-    return Dataset(root=root, real=real, samples=tuple(samples))
+    classes = list(dict.fromkeys([config.real, *fake_classes]))
+    videos = {cls: list_videos(folder) for cls, folder in _class_dirs(config, root, classes).items()}
+    for cls, found in videos.items():
+        if not found:
+            raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images found (directly or in one folder per video)")
+    names = {cls: list(found) for cls, found in videos.items()}
+    if splits_dir is not None:
+        assignment, units = assign_official(names, load_official_splits(splits_dir))
+    else:
+        assignment, units = assign_by_fractions(names, config.real, config.split)
+    samples = []
+    for cls, found in videos.items():
+        label = 0 if cls == config.real else 1
+        for video, frames in found.items():
+            split = assignment.get((cls, video))
+            if split is None:
+                continue
+            for frame in evenly_spaced(frames, config.frames_per_video):
+                samples.append(Sample(str(frame), cls, label, video, units[cls, video], split))
+    _check_every_split_filled(samples, classes, splits_dir)
+    has_videos = any(p.is_dir() for folder in _class_dirs(config, root, classes).values() for p in folder.iterdir())
+    left_out = sum(len(found) for found in names.values()) - len(assignment)
+    return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out)
+
+
+def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir) -> None:
+    present = {(s.cls, s.split) for s in samples}
+    for cls in classes:
+        for split in SPLITS:
+            if (cls, split) not in present:
+                why = (f"none of its videos is listed in {splits_dir}/{split}.json" if splits_dir
+                       else "it has too few videos/images to split; at least 3 are needed")
+                raise BenchmarkError(f"class '{cls}' has no {split} images: {why}")

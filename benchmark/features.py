@@ -37,7 +37,9 @@ def load_open_clip(spec: EncoderSpec, device: torch.device):
                 f"(tags: {known}); set pretrained to a tag, a local file, or none"
             )
     try:
-        with _quiet_open_clip():
+        # random init ("none") must be the same in every run, or runs and cached embeddings differ
+        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
             model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
     except Exception as e:  # noqa: BLE001 - download and file errors have many types
         raise BenchmarkError(

@@ -21,8 +21,9 @@ class Metric:
     thresholded: bool = False
 
 
-def compute_metrics(metrics, labels, scores, threshold=0.5) -> dict[str, float]:
-    """Every metric on one set of scores; NaN where a metric is undefined (e.g. one class only)."""
+def compute_metrics(metrics, labels, scores, threshold=0.5, prefix="", suffix="") -> dict[str, float]:
+    """Every metric on one set of scores, named ``prefix + name + suffix``; NaN where a metric is
+    undefined (e.g. one class only)."""
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=float)
     predictions = (scores >= threshold).astype(int)
@@ -32,7 +33,20 @@ def compute_metrics(metrics, labels, scores, threshold=0.5) -> dict[str, float]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # undefined metrics are reported as NaN instead
-                out[metric.name] = float(metric.fn(labels, values))
+                out[prefix + metric.name + suffix] = float(metric.fn(labels, values))
         except ValueError:  # sklearn refuses e.g. AUC with a single class present
-            out[metric.name] = float("nan")
+            out[prefix + metric.name + suffix] = float("nan")
     return out
+
+
+def video_level(keys: list[tuple[str, str]], labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    """Frame scores -> video scores: the mean over each video's frames, keyed by (class, video id)
+    so that two manipulations of the same source pair stay two videos."""
+    sums: dict[tuple[str, str], list] = {}
+    for key, label, score in zip(keys, labels, scores):
+        entry = sums.setdefault(key, [label, 0.0, 0])
+        entry[1] += float(score)
+        entry[2] += 1
+    video_labels = np.array([v[0] for v in sums.values()], dtype=int)
+    video_scores = np.array([v[1] / v[2] for v in sums.values()], dtype=float)
+    return video_labels, video_scores

@@ -17,7 +17,9 @@ DEMO_NOTICE = (
     "SMOKE DEMO: synthetic cartoon faces and a randomly initialised backbone. "
     "These numbers only show that the harness runs; they mean nothing about deepfake detection."
 )
-LOWER_IS_BETTER = {"eer"}
+LOWER_IS_BETTER = {"eer", "video_eer"}
+NOT_METRICS = {"detector", "train", "test", "seed", "n_real", "n_fake", "n_real_videos", "n_fake_videos",
+               "threshold", "selected_epoch", "val_auc"}
 
 
 def _fmt(values: pd.Series) -> str:
@@ -32,8 +34,7 @@ def _fmt(values: pd.Series) -> str:
 def metric_columns(rows: list[dict], meta: dict | None = None) -> list[str]:
     if meta and meta.get("metrics"):
         return list(meta["metrics"])
-    skip = {"detector", "train", "test", "seed", "n_real", "n_fake", "threshold"}
-    return [k for k in rows[0] if k not in skip] if rows else []
+    return [k for k in rows[0] if k not in NOT_METRICS] if rows else []
 
 
 def matrices(rows: list[dict], metrics: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
@@ -53,6 +54,20 @@ def matrices(rows: list[dict], metrics: list[str]) -> list[tuple[str, str, pd.Da
     return out
 
 
+def cells_table(rows: list[dict], metrics: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(detector, one row per train -> test cell, one column per metric; seeds pooled)."""
+    frame = pd.DataFrame(rows)
+    out = []
+    for detector, group in frame.groupby("detector", sort=False):
+        table = pd.DataFrame({
+            metric: group.groupby(["train", "test"], sort=False)[metric].apply(
+                lambda v: _fmt(pd.to_numeric(v, errors="coerce")))
+            for metric in metrics if metric in group
+        })
+        out.append((detector, table))
+    return out
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     header = [table.index.name or ""] + [str(c) for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -63,26 +78,40 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def _metric_title(metric: str) -> str:
     direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
-    return f"{metric.upper() if len(metric) <= 3 else metric} ({direction})"
+    level = "video-level " if metric.startswith("video_") else ""
+    name = metric.removeprefix("video_")
+    return f"{level}{name.upper() if len(name) <= 3 else name} ({direction})"
 
 
-def render_markdown(rows: list[dict], meta: dict) -> str:
+def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> str:
     metrics = metric_columns(rows, meta)
     parts = [f"# Benchmark report: {meta.get('suite', '?')}", ""]
     if meta.get("demo"):
         parts += [f"> **{DEMO_NOTICE}**", ""]
+    selection = meta.get("selection") or {}
+    epoch = {"best": "the epoch with the best AUC", "last": "the last epoch"}.get(selection.get("epoch"), "?")
+    threshold = selection.get("threshold")
+    threshold = ("chosen on validation (max. TPR - FPR)" if threshold == "val" else f"fixed at {threshold}")
     parts += [
         "Rows are training sets (real + that manipulation), columns are test sets (real + that "
-        "manipulation, from the held-out test split). Fake is the positive class; F1 and accuracy "
-        f"at threshold {meta.get('threshold', 0.5)}.",
+        "manipulation, from the held-out test split). Fake is the positive class. Each training run keeps "
+        f"{epoch} on its own domain's validation split; the threshold for F1 and accuracy is "
+        f"{threshold}; `@0.5` columns use 0.5. Video-level metrics average frame scores per video. "
+        "Nothing is selected on test data.",
         "",
     ]
     if not rows:
         parts += ["No finished cells yet.", ""]
+    for detector, table in cells_table(rows, metrics) if rows else []:
+        table.index = [f"{train} -> {test}" for train, test in table.index]
+        table.index.name = "train -> test"
+        parts += [f"## {detector}: all cells", "", markdown_table(table), ""]
     for detector, metric, table in matrices(rows, metrics) if rows else []:
         parts += [f"## {detector}: {_metric_title(metric)}", "", markdown_table(table), ""]
+    parts += audit_markdown(audit) if audit else []
     parts += ["## Run facts", ""]
-    for key in ("started", "finished", "device", "seeds", "data_root", "mode", "git_commit"):
+    for key in ("started", "finished", "device", "seeds", "data_root", "layout", "splits", "frames_per_video",
+                "mode", "git_commit"):
         if key in meta:
             parts.append(f"- **{key}**: {meta[key]}")
     for name, spec in (meta.get("detectors") or {}).items():
@@ -98,16 +127,36 @@ def render_markdown(rows: list[dict], meta: dict) -> str:
 
 
 def render_console(rows: list[dict], meta: dict, console: Console) -> None:
+    """One table per detector, a row per cell: the same formatted numbers as report.md."""
     if meta.get("demo"):
         console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
-    for detector, metric, table in matrices(rows, metric_columns(rows, meta)):
-        rich_table = Table(title=f"{detector}: {_metric_title(metric)}", title_justify="left")
-        rich_table.add_column(table.index.name, style="bold")
+    # the headline metrics fit a terminal; report.md has every column
+    metrics = [m for m in metric_columns(rows, meta) if "@" not in m and (not m.startswith("video_") or m == "video_auc")]
+    for detector, table in cells_table(rows, metrics):
+        rich_table = Table(title=f"{detector} (eer: lower is better; others: higher is better)", title_justify="left")
+        rich_table.add_column("train", style="bold")
+        rich_table.add_column("test", style="bold")
         for column in table.columns:
             rich_table.add_column(str(column), justify="right")
-        for index, row in table.iterrows():
-            rich_table.add_row(str(index), *[str(v) for v in row])
+        for (train, test), row in table.iterrows():
+            rich_table.add_row(train, test, *[str(v) for v in row])
         console.print(rich_table)
+
+
+def audit_markdown(audit: dict) -> list[str]:
+    lines = ["## Leakage and shortcut audit", ""]
+    lines += [f"- **warning**: {w}" for w in audit["warnings"]] or ["- no warnings"]
+    lines += ["", "| train | test | videos in both train and test |", "|---|---|---|"]
+    lines += [f"| {c['train']} | {c['test']} | {c['shared_units']} |" for c in audit["cells"]]
+    lines += ["", f"Byte-identical files across splits: {len(audit['duplicates'])}", "",
+              "| class | formats | width min/median/max | height min/median/max | format sep. | size sep. |",
+              "|---|---|---|---|---|---|"]
+    for cls, info in audit["classes"].items():
+        formats = ", ".join(f"{k} {v}" for k, v in info["formats"].items())
+        sep = [f"{info[k]:.2f}" if k in info else "-" for k in ("format_separability", "size_separability")]
+        lines.append(f"| {cls} | {formats} | {'/'.join(map(str, info['width']))} | "
+                     f"{'/'.join(map(str, info['height']))} | {sep[0]} | {sep[1]} |")
+    return lines + [""]
 
 
 def load_run(run_dir: str | Path) -> tuple[list[dict], dict]:
@@ -117,6 +166,14 @@ def load_run(run_dir: str | Path) -> tuple[list[dict], dict]:
         raise BenchmarkError(f"{run_dir} is not a run directory (no meta.json); pass the --output-dir of a run")
     meta = json.loads(meta_path.read_text())
     return read_results(run_dir), meta
+
+
+def rebuild_report(run_dir: str | Path) -> tuple[list[dict], dict, str]:
+    """A report from the run directory alone: results.jsonl, meta.json and audit.json."""
+    rows, meta = load_run(run_dir)
+    audit_path = Path(run_dir) / "audit.json"
+    audit = json.loads(audit_path.read_text()) if audit_path.exists() else None
+    return rows, meta, render_markdown(rows, meta, audit)
 
 
 def compare(run_dirs: list[str | Path], metric: str) -> pd.DataFrame:

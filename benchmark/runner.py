@@ -20,22 +20,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmark import plugins as plugin_registry
 from benchmark import synthetic
-from benchmark.data import SPLITS, Dataset, index_folders
+from benchmark.audit import check_leaks, run_audit
+from benchmark.data import SPLITS, Dataset, load_dataset
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
 from benchmark.features import FrozenEncoder, default_workers
 from benchmark.images import image_batches
-from benchmark.metrics import compute_metrics
+from benchmark.metrics import compute_metrics, video_level
 from benchmark.report import DEMO_NOTICE, render_console, render_markdown
 from benchmark.results import (append_result, atomic_save, atomic_write, cell_dir, cell_key, read_results,
                                train_dir, write_json)
 from benchmark.scoring import write_cell
 from benchmark.suite import Suite
+from benchmark.training import FINAL_MODEL, fit_and_select
 
 MODES = ("both", "train", "test")
-THRESHOLD = 0.5
-FINAL_MODEL = "final_model.pth"
+FIXED_THRESHOLD = 0.5  # thresholded metrics are also reported here, as <metric>@0.5
 
 
 @dataclass
@@ -101,6 +102,9 @@ class Run:
         self.workers = default_workers() if options.workers is None else options.workers
         self._check_output_dir()
         self.dataset = self._load_data()
+        self.audit = run_audit(self.dataset, self.suite)
+        check_leaks(self.audit, self.suite.data.allow_duplicates)
+        self._samples = self.dataset.by_path()
         self._encoders: dict = {}
         self._features: dict = {}
         for resolved in self.detectors:  # weights that cannot load fail here, before any output
@@ -125,7 +129,10 @@ class Run:
             root = synthetic.generate(root or self.out / "synthetic-data", **settings)
         if root is None:
             raise BenchmarkError(f"{self.suite.source}: no data: pass --data-dir DIR or set data.root")
-        return index_folders(root, self.suite.data.real, self.suite.classes, self.suite.data.split)
+        splits = self.suite.data.splits
+        if splits and not Path(splits).is_absolute():
+            splits = Path(self.suite.source).parent / splits
+        return load_dataset(self.suite.data, root, self.suite.classes, Path(splits) if splits else None)
 
     def _check_output_dir(self) -> None:
         """An existing run is resumed only if it ran the same suite; never overwrite another run."""
@@ -165,6 +172,7 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out / "suite.yaml", self.suite.to_yaml())
         self.dataset.write_splits(self.out / "splits.csv")
+        write_json(self.out / "audit.json", {k: v for k, v in self.audit.items() if k != "hashes"})
         meta = self._meta()
         write_json(self.out / "meta.json", meta)
         done = {cell_key(r) for r in read_results(self.out)}
@@ -172,6 +180,8 @@ class Run:
             self.console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
         self.console.print(f"[bold]{self.suite.name}[/]: {len(self.dataset.samples)} images, device "
                            f"{meta['device']}, output {self.out}")
+        for warning in self.audit["warnings"]:
+            self.console.print(f"[yellow]audit warning:[/] {warning}", highlight=False)
 
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
@@ -186,7 +196,7 @@ class Run:
         rows = read_results(self.out)
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         write_json(self.out / "meta.json", meta)
-        atomic_write(self.out / "report.md", render_markdown(rows, meta))
+        atomic_write(self.out / "report.md", render_markdown(rows, meta, self.audit))
         if rows:
             render_console(rows, meta, self.console)
         self.console.print(f"report: {self.out / 'report.md'}")
@@ -194,10 +204,6 @@ class Run:
 
     def _context(self, name: str, seed: int, log, folder: Path, detector: Detector, progress: Progress,
                  label: str) -> FitContext:
-        def save_checkpoint(epoch: int, stats: dict) -> None:
-            atomic_save({"epoch": epoch, "stats": stats, "state": detector.state_dict()},
-                        folder / f"checkpoint_epoch_{epoch}.pth")
-
         @contextlib.contextmanager
         def epoch_progress(total: int):
             task = progress.add_task(f"train {label}", total=total, stats="")
@@ -215,7 +221,7 @@ class Run:
         return FitContext(
             device=self.device, seed=seed, prompts=self.prompts, log=log,
             encode_text=(lambda texts: self._encoder(spec, name).encode_text(texts)) if spec else None,
-            save_checkpoint=save_checkpoint, progress=epoch_progress, image_batches=batches,
+            progress=epoch_progress, image_batches=batches,
         )
 
     def _train_and_score(self, resolved: ResolvedDetector, train: str, seed: int, tests, progress) -> None:
@@ -234,24 +240,29 @@ class Run:
             if self.options.mode == "test":
                 if not final.exists():
                     raise BenchmarkError(f"--mode test: {final} does not exist; run with --mode train (or both) first")
-                detector.load_state_dict(torch.load(final, map_location="cpu", weights_only=False)["state"])
-                log(f"loaded {final}")
+                saved = torch.load(final, map_location="cpu", weights_only=False)
+                detector.load_state_dict(saved["state"])
+                selected = saved["selection"]
+                log(f"loaded {final} (epoch {selected['epoch']}, threshold {selected['threshold']:.4f})")
             else:
                 train_set = self._with_features(detector, resolved.name, self.dataset.cell(train, "train"), progress)
                 val_set = self._with_features(detector, resolved.name, self.dataset.cell(train, "val"), progress)
                 log(f"train {label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
                     f"val {len(val_set)} images; device {self.device}; options {resolved.options}")
                 started = time.perf_counter()
-                detector.fit(train_set, val_set, ctx)
-                atomic_save({"state": detector.state_dict(), "detector": resolved.name,
-                             "options": resolved.options, "train": train, "seed": seed}, final)
+                selection = self.suite.selection
+                selected = fit_and_select(detector, train_set, val_set, ctx, folder, selection.epoch,
+                                          selection.threshold).to_dict()
+                atomic_save({"state": detector.state_dict(), "detector": resolved.name, "options": resolved.options,
+                             "train": train, "seed": seed, "selection": selected}, final)
                 log(f"trained in {time.perf_counter() - started:.2f}s; saved {final}")
             if self.options.mode == "train":
                 return
             for test in tests:
-                self._score_cell(resolved.name, detector, ctx, train, test, seed, progress, log)
+                self._score_cell(resolved.name, detector, ctx, train, test, seed, selected, progress, log)
 
-    def _score_cell(self, name, detector, ctx, train, test, seed, progress, log) -> None:
+    def _score_cell(self, name, detector, ctx, train, test, seed, selected, progress, log) -> None:
+        """A test set is scored once, by the model selected on val, at the threshold chosen on val."""
         samples = self._with_features(detector, name, self.dataset.cell(test, "test"), progress)
         task = progress.add_task(f"score {name}: {train} -> {test}", total=len(samples), stats="")
         scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
@@ -259,12 +270,29 @@ class Run:
         if scores.shape != (len(samples),) or not np.all(np.isfinite(scores)):
             raise BenchmarkError(f"detector {name} returned {scores.shape} scores for {len(samples)} images, "
                                  f"or non-finite values; predict() must give one P(fake) per image")
-        values = compute_metrics(self.metrics, samples.labels, scores, THRESHOLD)
-        row = {"detector": name, "train": train, "test": test, "seed": seed, **values,
-               "n_real": int((samples.labels == 0).sum()), "n_fake": int(samples.labels.sum()), "threshold": THRESHOLD}
-        write_cell(cell_dir(self.out, name, train, seed, test), samples, scores, row, THRESHOLD)
+        threshold = selected["threshold"]
+        values = compute_metrics(self.metrics, samples.labels, scores, threshold)
+        fixed = [m for m in self.metrics if m.thresholded]
+        values.update(compute_metrics(fixed, samples.labels, scores, FIXED_THRESHOLD, suffix=f"@{FIXED_THRESHOLD:g}"))
+        counts = {"n_real": int((samples.labels == 0).sum()), "n_fake": int(samples.labels.sum())}
+        if self.dataset.has_videos:
+            keys = [(self._samples[p].cls, self._samples[p].video) for p in samples.paths]
+            video_labels, video_scores = video_level(keys, samples.labels, scores)
+            values.update(compute_metrics(self.metrics, video_labels, video_scores, threshold, prefix="video_"))
+            counts.update(n_real_videos=int((video_labels == 0).sum()), n_fake_videos=int(video_labels.sum()))
+        row = {"detector": name, "train": train, "test": test, "seed": seed, **values, **counts,
+               "threshold": threshold, "selected_epoch": selected["epoch"], "val_auc": selected["val_auc"]}
+        write_cell(cell_dir(self.out, name, train, seed, test), samples, scores, row, threshold)
         append_result(self.out, row)
         log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+    def report_metrics(self) -> list[str]:
+        """Columns of the report: frame metrics, thresholded ones at 0.5 too, video metrics."""
+        names = [m.name for m in self.metrics]
+        names += [f"{m.name}@{FIXED_THRESHOLD:g}" for m in self.metrics if m.thresholded]
+        if self.dataset.has_videos:
+            names += [f"video_{m.name}" for m in self.metrics]
+        return names
 
     def _meta(self) -> dict:
         counts: dict[str, dict[str, int]] = {}
@@ -277,10 +305,13 @@ class Run:
             "mode": self.options.mode,
             "device": describe_device(self.device),
             "seeds": list(self.suite.seeds),
-            "metrics": list(self.suite.metrics),
-            "threshold": THRESHOLD,
+            "metrics": self.report_metrics(),
+            "selection": {"epoch": self.suite.selection.epoch, "threshold": self.suite.selection.threshold},
             "data_root": str(self.dataset.root),
             "demo": self.suite.data.synthetic is not None,
+            "layout": self.suite.data.layout,
+            "splits": self.suite.data.splits or f"by video, fractions {dict(self.suite.data.split)}",
+            "frames_per_video": self.suite.data.frames_per_video,
             "counts": counts,
             "detectors": {d.name: {"options": d.options, "source": d.source} for d in self.detectors},
             "prompts": {"name": self.suite.prompts, "real": list(self.prompts.real), "fake": list(self.prompts.fake)},

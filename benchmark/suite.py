@@ -26,8 +26,16 @@ SCHEMA: dict[str, Any] = {
         "root": None,
         "real": "Real_youtube",
         "layout": "folders",
-        "split": {"train": 0.7, "val": 0.15, "test": 0.15},
+        "compression": "c23",  # ffpp layout only
+        "splits": None,  # folder with FF++'s train.json, val.json, test.json
+        "split": {"train": 0.7, "val": 0.15, "test": 0.15},  # used when there are no split files
+        "frames_per_video": None,  # N evenly spaced frames per video; all when null
+        "allow_duplicates": False,  # byte-identical files across splits: error, or only a warning
         "synthetic": ANY,  # demo data the harness generates itself (see benchmark.synthetic)
+    },
+    "selection": {
+        "epoch": "best",  # best: the epoch with the highest val AUC; last: the final epoch (the seed's way)
+        "threshold": "val",  # val: F1/accuracy threshold chosen on val; or a number such as 0.5
     },
     "pairings": ANY,
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
@@ -35,7 +43,7 @@ SCHEMA: dict[str, Any] = {
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
 }
-LAYOUTS = ("folders",)
+LAYOUTS = ("folders", "ffpp")
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,16 @@ class DataConfig:
     layout: str
     split: Mapping[str, float]
     synthetic: Mapping[str, Any] | None
+    compression: str = "c23"
+    splits: str | None = None
+    frames_per_video: int | None = None
+    allow_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class Selection:
+    epoch: str = "best"
+    threshold: str | float = "val"
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,7 @@ class Suite:
     prompts: str
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
+    selection: Selection
     source: str  # the file it came from, for messages
     raw: Mapping[str, Any]  # the resolved mapping, written back as suite.yaml
 
@@ -172,6 +191,20 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             raise BenchmarkError(f"{source}: 'data.split.{part}' must be a fraction between 0 and 1, got {fraction!r}")
     if abs(sum(split.values()) - 1.0) > 1e-6:
         raise BenchmarkError(f"{source}: 'data.split' fractions must add up to 1, got {sum(split.values()):g}")
+    fpv = data["frames_per_video"]
+    if fpv is not None and (not isinstance(fpv, int) or isinstance(fpv, bool) or fpv < 1):
+        raise BenchmarkError(f"{source}: 'data.frames_per_video' must be a positive integer or null, got {fpv!r}")
+    if data["splits"] is not None and not isinstance(data["splits"], str):
+        raise BenchmarkError(f"{source}: 'data.splits' must be a folder path or null")
+    if not isinstance(data["allow_duplicates"], bool):
+        raise BenchmarkError(f"{source}: 'data.allow_duplicates' must be true or false")
+    selection = raw["selection"]
+    if selection["epoch"] not in ("best", "last"):
+        raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
+    threshold = selection["threshold"]
+    if threshold != "val" and not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+                                   and 0 <= threshold <= 1):
+        raise BenchmarkError(f"{source}: 'selection.threshold' must be val or a number in [0, 1], got {threshold!r}")
     if data["synthetic"] is not None and not isinstance(data["synthetic"], dict):
         raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
 
@@ -217,7 +250,12 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             layout=data["layout"],
             split=MappingProxyType(dict(split)),
             synthetic=MappingProxyType(dict(data["synthetic"])) if data["synthetic"] else None,
+            compression=str(data["compression"]),
+            splits=data["splits"],
+            frames_per_video=fpv,
+            allow_duplicates=data["allow_duplicates"],
         ),
+        selection=Selection(epoch=selection["epoch"], threshold=threshold),
         pairings=tuple(parsed_pairings),
         detectors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in detectors.items()}),
         prompts=raw["prompts"],

@@ -72,7 +72,11 @@ def test_metrics_agree_with_the_predictions_file(finished_run):
         assert list(predictions.columns) == ["path", "label", "score", "prediction"]
         metrics = json.loads((cell / "test_metrics.json").read_text())
         assert metrics["auc"] == pytest.approx(roc_auc_score(predictions.label, predictions.score), abs=1e-6)
-        assert metrics["accuracy"] == pytest.approx(accuracy_score(predictions.label, predictions.score >= 0.5), abs=1e-6)
+        # F1/accuracy use the threshold chosen on val, which the prediction column applies
+        assert (predictions.prediction == (predictions.score >= metrics["threshold"])).all()
+        assert metrics["accuracy"] == pytest.approx(accuracy_score(predictions.label, predictions.prediction), abs=1e-6)
+        assert metrics["accuracy@0.5"] == pytest.approx(
+            accuracy_score(predictions.label, predictions.score >= 0.5), abs=1e-6)
         assert metrics["n_real"] == int((predictions.label == 0).sum()) > 0
         assert metrics["n_fake"] == int((predictions.label == 1).sum()) > 0
         assert 0 <= metrics["eer"] <= 1 and 0 <= metrics["f1"] <= 1
@@ -126,7 +130,7 @@ def test_rerun_resumes_and_modes_split_training_from_testing(finished_run, faces
     (["--set", "data.rooot=x"], "unknown suite key 'data.rooot'"),
     (["--set", "detectors={clip-adaptor: {}}"], "unknown detector 'clip-adaptor'; did you mean 'clip-adapter'"),
     (["--set", "prompts=nope"], "unknown prompt set 'nope'"),
-    (["--set", "pairings=[{train: Deepfakes, test: [FaceSwap]}]"], "class folder 'Deepfakes' not found"),
+    (["--set", "pairings=[{train: Deepfakes, test: [FaceSwap]}]"], "class 'Deepfakes' not found"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, faces_root, extra, message):
     out = tmp_path / "never"

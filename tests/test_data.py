@@ -2,12 +2,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data import index_folders, split_groups
+from benchmark.data import load_dataset
 from benchmark.errors import BenchmarkError
 from benchmark.images import load_rgb
+from benchmark.splits import split_groups
+from benchmark.suite import DataConfig
 from conftest import make_class_folders, save_image
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def index_folders(root, real, fakes, fractions, **options):
+    config = DataConfig(root=None, real=real, layout="folders", split=fractions, synthetic=None, **options)
+    return load_dataset(config, root, fakes)
 
 
 def test_every_class_is_split_by_video_and_test_never_meets_train(faces_root):
@@ -17,7 +24,7 @@ def test_every_class_is_split_by_video_and_test_never_meets_train(faces_root):
     for cls, rows in frame.groupby("class"):
         assert set(rows["split"]) == {"train", "val", "test"}, cls
         # all frames of one video land in one split
-        assert (rows.groupby("group")["split"].nunique() == 1).all(), cls
+        assert (rows.groupby("video")["split"].nunique() == 1).all(), cls
     train = dataset.cell("FaceSwap", "train")
     test = dataset.cell("NeuralTextures", "test")
     assert not set(train.paths) & set(test.paths)
@@ -43,19 +50,20 @@ def test_loose_images_are_groups_of_one(tmp_path):
     (tmp_path / "Real" / "notes.txt").write_text("not an image")
     dataset = index_folders(tmp_path, "Real", ["Fake"], FRACTIONS)
     assert len(dataset.samples) == 20
-    assert all(s.group == s.path.rsplit("/", 1)[1] for s in dataset.samples)
+    assert all(s.video == s.path.rsplit("/", 1)[1] for s in dataset.samples)
+    assert not dataset.has_videos
 
 
 def test_missing_class_folder_names_it_and_lists_what_is_there(faces_root):
-    with pytest.raises(BenchmarkError, match="class folder 'Deepfakes' not found .*FaceSwap"):
+    with pytest.raises(BenchmarkError, match="class 'Deepfakes' not found: .*FaceSwap"):
         index_folders(faces_root, "Real_youtube", ["Deepfakes"], FRACTIONS)
-    with pytest.raises(BenchmarkError, match="data.real: class folder 'Real'"):
+    with pytest.raises(BenchmarkError, match="data.real: class 'Real'"):
         index_folders(faces_root, "Real", ["FaceSwap"], FRACTIONS)
 
 
 def test_too_few_videos_is_an_error(tmp_path):
     make_class_folders(tmp_path, {"Real": (0, 0, 0), "Fake": (9, 9, 9)}, videos=2)
-    with pytest.raises(BenchmarkError, match="at least 3 are needed"):
+    with pytest.raises(BenchmarkError, match="has no (val|test|train) images.*at least 3 are needed"):
         index_folders(tmp_path, "Real", ["Fake"], FRACTIONS)
 
 

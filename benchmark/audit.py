@@ -1,0 +1,127 @@
+"""Leakage and shortcut audit of a dataset's splits, written to audit.json and report.md.
+
+* leakage: split units (videos, FF++ pairs) present in both a cell's training and test data, and
+  byte-identical files in different splits (an error unless ``data.allow_duplicates``);
+* balance: images and videos per class and split;
+* shortcuts: whether image format or size alone tells a fake class from the real one (e.g. every
+  fake a 256 px PNG, every real a 600 px JPEG): a detector can score well without looking at faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from benchmark.data import Dataset
+from benchmark.errors import BenchmarkError
+from benchmark.suite import Suite
+
+SHORTCUT_LEVEL = 0.95  # a single file property separating classes this well is worth a warning
+
+
+def file_facts(path: str) -> tuple[str, str, int, int]:
+    """(sha256, format, width, height): hashing reads the bytes; PIL reads only the header."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    try:
+        with Image.open(path) as img:
+            return digest.hexdigest(), img.format or "?", img.width, img.height
+    except Exception:  # noqa: BLE001 - unreadable files are reported when they are decoded
+        return digest.hexdigest(), "unreadable", 0, 0
+
+
+def _separability(values_real, values_fake) -> float:
+    """Best accuracy of telling the two classes apart by one categorical value (majority per value)."""
+    real, fake = Counter(values_real), Counter(values_fake)
+    correct = sum(max(real[v], fake[v]) for v in set(real) | set(fake))
+    return correct / (len(values_real) + len(values_fake))
+
+
+def run_audit(dataset: Dataset, suite: Suite, workers: int = 8) -> dict:
+    samples = dataset.samples
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
+        facts = dict(zip((s.path for s in samples), pool.map(file_facts, (s.path for s in samples))))
+
+    cells = []
+    for train in suite.train_sets:
+        trained = {s.unit for s in samples if s.split == "train" and s.cls in (dataset.real, train)}
+        for test in suite.tests_for(train):
+            tested = {s.unit for s in samples if s.split == "test" and s.cls in (dataset.real, test)}
+            cells.append({"train": train, "test": test, "shared_units": len(trained & tested),
+                          "examples": sorted(trained & tested)[:5]})
+
+    by_hash = defaultdict(list)
+    for s in samples:
+        by_hash[facts[s.path][0]].append(s)
+    duplicates = [
+        [{"path": s.path, "class": s.cls, "split": s.split} for s in group]
+        for group in by_hash.values() if len({s.split for s in group}) > 1
+    ]
+
+    counts = {}
+    for s in samples:
+        entry = counts.setdefault(s.cls, {f"{split}_{kind}": 0 for split in ("train", "val", "test")
+                                           for kind in ("images", "videos")})
+        entry[f"{s.split}_images"] += 1
+    for cls, split, _ in {(s.cls, s.split, s.video) for s in samples}:
+        counts[cls][f"{split}_videos"] += 1
+
+    classes = {}
+    for cls in dict.fromkeys(s.cls for s in samples):
+        mine = [facts[s.path] for s in samples if s.cls == cls]
+        widths, heights = np.array([f[2] for f in mine]), np.array([f[3] for f in mine])
+        classes[cls] = {
+            "formats": dict(Counter(f[1] for f in mine).most_common()),
+            "width": [int(widths.min()), int(np.median(widths)), int(widths.max())],
+            "height": [int(heights.min()), int(np.median(heights)), int(heights.max())],
+        }
+
+    warnings = []
+    real = [facts[s.path] for s in samples if s.cls == dataset.real]
+    for cls in classes:
+        if cls == dataset.real:
+            continue
+        fake = [facts[s.path] for s in samples if s.cls == cls]
+        by_format = _separability([f[1] for f in real], [f[1] for f in fake])
+        by_size = _separability([(f[2], f[3]) for f in real], [(f[2], f[3]) for f in fake])
+        area = np.array([f[2] * f[3] for f in real + fake], dtype=float)
+        labels = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+        area_auc = roc_auc_score(labels, area) if area.std() > 0 else 0.5
+        classes[cls].update({"format_separability": by_format, "size_separability": by_size,
+                             "area_auc": float(area_auc)})
+        if by_format >= SHORTCUT_LEVEL:
+            warnings.append(f"{cls} vs {dataset.real}: file format alone separates them "
+                            f"({by_format:.0%} accuracy): a detector can cheat on it")
+        if by_size >= SHORTCUT_LEVEL or abs(area_auc - 0.5) >= SHORTCUT_LEVEL - 0.5:
+            warnings.append(f"{cls} vs {dataset.real}: image size alone separates them "
+                            f"({max(by_size, abs(area_auc - 0.5) + 0.5):.0%}): a detector can cheat on it")
+    for cell in cells:
+        if cell["shared_units"]:
+            warnings.append(f"train {cell['train']} / test {cell['test']}: {cell['shared_units']} videos in both")
+    if duplicates:
+        warnings.append(f"{len(duplicates)} byte-identical files appear in more than one split")
+    if dataset.left_out:
+        warnings.append(f"{dataset.left_out} videos are not listed in the split files and were left out")
+    return {"cells": cells, "duplicates": duplicates, "counts": counts, "classes": classes,
+            "warnings": warnings, "hashes": {path: f[0] for path, f in facts.items()}}
+
+
+def check_leaks(audit: dict, allow_duplicates: bool) -> None:
+    """Stop before any output when test data leaked into training."""
+    leaking = [c for c in audit["cells"] if c["shared_units"]]
+    if leaking:
+        c = leaking[0]
+        raise BenchmarkError(f"split leak: train {c['train']} / test {c['test']} share videos {c['examples']}; "
+                             f"this is a harness bug, please report it")
+    if audit["duplicates"] and not allow_duplicates:
+        first = audit["duplicates"][0]
+        where = " = ".join(f"{d['path']} ({d['split']})" for d in first[:2])
+        raise BenchmarkError(f"{len(audit['duplicates'])} byte-identical file(s) in more than one split, e.g. {where}; "
+                             f"remove the copies, or set data.allow_duplicates: true to only warn")
