@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,17 +23,13 @@ from benchmark.suite import Suite
 SHORTCUT_LEVEL = 0.95  # a single file property separating classes this well is worth a warning
 
 
-def file_facts(path: str) -> tuple[str, str, int, int]:
-    """(sha256, format, width, height): hashing reads the bytes; PIL reads only the header."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+def file_facts(path: str, file_hash) -> tuple[str, str, int, int]:
+    """(sha256, format, width, height): PIL reads only the header."""
     try:
         with Image.open(path) as img:
-            return digest.hexdigest(), img.format or "?", img.width, img.height
+            return file_hash(path), img.format or "?", img.width, img.height
     except Exception:  # noqa: BLE001 - unreadable files are reported when they are decoded
-        return digest.hexdigest(), "unreadable", 0, 0
+        return file_hash(path), "unreadable", 0, 0
 
 
 def _separability(values_real, values_fake) -> float:
@@ -44,10 +39,12 @@ def _separability(values_real, values_fake) -> float:
     return correct / (len(values_real) + len(values_fake))
 
 
-def run_audit(dataset: Dataset, suite: Suite, workers: int = 8) -> dict:
+def run_audit(dataset: Dataset, suite: Suite, file_hash, workers: int = 8) -> dict:
+    """``file_hash(path) -> sha256 hex`` (see :class:`benchmark.cache.FileHashes`)."""
     samples = dataset.samples
     with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
-        facts = dict(zip((s.path for s in samples), pool.map(file_facts, (s.path for s in samples))))
+        facts = dict(zip((s.path for s in samples), pool.map(lambda p: file_facts(p, file_hash),
+                                                              (s.path for s in samples))))
 
     cells = []
     for train in suite.train_sets:

@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="train and test (default), train only, or test saved final_model.pth files")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available")
     run.add_argument("--workers", type=int, default=None, help="image decoding processes (default: cores - 1)")
+    run.add_argument("--cache-dir", help="embedding cache (default $XDG_CACHE_HOME/forgery-benchmark, else ~/.cache/...)")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
 
     validate = commands.add_parser("validate", help="check a suite (keys, plugins) and print it resolved")
     validate.add_argument("suite")
@@ -49,7 +51,9 @@ def _run(args, console: Console) -> int:
 
     suite = load_suite(args.suite, args.overrides)
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
-                         mode=args.mode, device=args.device, workers=args.workers, console=console)
+                         mode=args.mode, device=args.device, workers=args.workers,
+                         cache_dir=Path(args.cache_dir) if args.cache_dir else None, no_cache=args.no_cache,
+                         console=console)
     Run(suite, options).run()
     return 0
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from benchmark.cache import EmbeddingCache
 from benchmark.detector import EncoderSpec
 from benchmark.errors import BenchmarkError
 from benchmark.images import image_loader
@@ -78,6 +81,12 @@ def _quiet_open_clip():
         root.setLevel(level)
 
 
+def _as_stored(embeddings: torch.Tensor) -> torch.Tensor:
+    """Embeddings are cached at float16 precision; every run uses the float16-rounded values, so
+    its metrics do not depend on whether the cache was cold, warm or off."""
+    return embeddings.half().float()
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -99,7 +108,7 @@ class FrozenEncoder:
         tokens = self.tokenizer(list(texts)).to(self.device)
         with _autocast(self.device):
             text = self.model.encode_text(tokens)
-        return torch.nn.functional.normalize(text.float(), dim=-1).cpu()
+        return _as_stored(torch.nn.functional.normalize(text.float(), dim=-1).cpu())
 
     @torch.inference_mode()
     def encode_paths(self, paths: list[str], advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
@@ -113,7 +122,7 @@ class FrozenEncoder:
                 raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
             with _autocast(self.device):
                 embeddings = self.model.encode_image(images.to(self.device, non_blocking=True))
-            embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu()
+            embeddings = _as_stored(torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu())
             if out is None:
                 out = torch.empty(len(paths), embeddings.shape[1])
             out[indices] = embeddings
@@ -124,3 +133,107 @@ class FrozenEncoder:
 def default_workers() -> int:
     """Decode in parallel with the encoder, but leave a core for it."""
     return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+DECODER = "pil-rgb-exif-v1"  # how files become pixels: part of every image embedding's identity
+
+
+def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str]) -> str:
+    """Hash of everything that changes an embedding, computed without loading the model:
+    open_clip version, model config, weights identity, preprocessing config and decoder."""
+    import open_clip
+
+    model_name = register_config_file(spec.model)
+    pretrained = spec.pretrained
+    if pretrained in (None, "none", "None", ""):
+        weights, pretrained_cfg = "random-init:seed0", {}
+    elif Path(pretrained).is_file():
+        weights, pretrained_cfg = "file:" + file_hash(pretrained), {}
+    else:
+        weights, pretrained_cfg = "tag:" + pretrained, open_clip.get_pretrained_cfg(model_name, pretrained)
+    identity = {
+        "open_clip": open_clip.__version__,
+        "model": model_name,
+        "model_cfg": open_clip.get_model_config(model_name),
+        "weights": weights,
+        # mean/std, interpolation and resize mode come from here; the rest from model_cfg
+        "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
+        "decoder": DECODER,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class FeatureStore:
+    """Embeddings for every frozen encoder of a run: from the persistent cache when there, else
+    encoded once and added to it. The model itself is loaded only when something is missing."""
+
+    def __init__(self, device: torch.device, workers: int, cache_root: Path | None, file_hash: Callable[[str], str]):
+        self.device = device
+        self.workers = workers
+        self.cache_root = cache_root
+        self.file_hash = file_hash
+        self.encoders: dict[EncoderSpec, FrozenEncoder] = {}
+        self.caches: dict[EncoderSpec, EmbeddingCache] = {}
+        self.memory: dict[EncoderSpec, dict[str, torch.Tensor]] = {}
+        self.counts = {"images_encoded": 0, "cache_hits": 0, "models_loaded": 0, "damaged_shards_rebuilt": 0}
+
+    def _cache(self, spec: EncoderSpec) -> EmbeddingCache | None:
+        if self.cache_root is None:
+            return None
+        if spec not in self.caches:
+            self.caches[spec] = EmbeddingCache(self.cache_root, encoder_key(spec, self.file_hash))
+            self.counts["damaged_shards_rebuilt"] += self.caches[spec].rebuilt
+        return self.caches[spec]
+
+    def encoder(self, spec: EncoderSpec) -> FrozenEncoder:
+        if spec not in self.encoders:
+            self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
+            self.counts["models_loaded"] += 1
+        return self.encoders[spec]
+
+    def needs_encoder(self, spec: EncoderSpec, paths: list[str], texts: list[str]) -> bool:
+        cache = self._cache(spec)
+        if cache is None:
+            return True
+        return any(self.file_hash(p) not in cache for p in paths) or any(_text_key(t) not in cache for t in texts)
+
+    def images(self, spec: EncoderSpec, paths: list[str], progress=None) -> torch.Tensor:
+        """(len(paths), dim) normalised float32 embeddings."""
+        memory = self.memory.setdefault(spec, {})
+        cache = self._cache(spec)
+        wanted = {}  # content digest -> one path with that content
+        for path in paths:
+            digest = self.file_hash(path)
+            if digest not in memory:
+                wanted.setdefault(digest, path)
+        if cache is not None:
+            hits = [d for d in wanted if d in cache]
+            if hits:
+                memory.update(zip(hits, torch.from_numpy(cache.get(hits))))
+                self.counts["cache_hits"] += len(hits)
+        missing = [d for d in wanted if d not in memory]
+        if missing:
+            task = progress.add_task(f"encode {spec.model}", total=len(missing), stats="") if progress else None
+            advance = (lambda n: progress.advance(task, n)) if progress else (lambda n: None)
+            embeddings = self.encoder(spec).encode_paths([wanted[d] for d in missing], advance)
+            if progress:
+                progress.remove_task(task)
+            memory.update(zip(missing, embeddings))
+            self.counts["images_encoded"] += len(missing)
+            if cache is not None:
+                cache.put(missing, embeddings.numpy())
+        return torch.stack([memory[self.file_hash(p)] for p in paths])
+
+    def texts(self, spec: EncoderSpec, texts: list[str]) -> torch.Tensor:
+        cache = self._cache(spec)
+        keys = [_text_key(t) for t in texts]
+        if cache is not None and all(k in cache for k in keys):
+            return torch.from_numpy(cache.get(keys))
+        embeddings = self.encoder(spec).encode_text(texts)
+        if cache is not None:
+            cache.put(keys, embeddings.numpy())
+        return embeddings
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(b"text\0" + text.encode()).hexdigest()

@@ -60,6 +60,7 @@ def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bo
         num_workers=workers,
         collate_fn=_collate,
         pin_memory=pin_memory,
+        generator=torch.Generator(),  # leave the global RNG alone: training must not depend on encoding
         persistent_workers=False,
     )
 

@@ -25,7 +25,8 @@ from benchmark.data import SPLITS, Dataset, load_dataset
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
-from benchmark.features import FrozenEncoder, default_workers
+from benchmark.cache import FileHashes, default_cache_dir
+from benchmark.features import FeatureStore, default_workers
 from benchmark.images import image_batches
 from benchmark.metrics import compute_metrics, video_level
 from benchmark.report import DEMO_NOTICE, render_console, render_markdown
@@ -46,6 +47,8 @@ class RunOptions:
     mode: str = "both"
     device: str = "auto"
     workers: int | None = None
+    cache_dir: Path | None = None  # default: $XDG_CACHE_HOME/forgery-benchmark
+    no_cache: bool = False
     console: Console = field(default_factory=lambda: Console(stderr=False))
 
 
@@ -102,14 +105,19 @@ class Run:
         self.workers = default_workers() if options.workers is None else options.workers
         self._check_output_dir()
         self.dataset = self._load_data()
-        self.audit = run_audit(self.dataset, self.suite)
+        self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
+        self.file_hashes = FileHashes(self.cache_dir)
+        self.audit = run_audit(self.dataset, self.suite, self.file_hashes)
+        self.file_hashes.save()
         check_leaks(self.audit, self.suite.data.allow_duplicates)
         self._samples = self.dataset.by_path()
-        self._encoders: dict = {}
-        self._features: dict = {}
-        for resolved in self.detectors:  # weights that cannot load fail here, before any output
+        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_hashes)
+        paths = self._paths_used()
+        prompts = list(self.prompts.real) + list(self.prompts.fake)
+        for resolved in self.detectors:
             spec = resolved.build().frozen_encoder()
-            if spec is not None:
+            # weights that cannot load fail here, before any output; a warm cache needs no model
+            if spec is not None and self.features.needs_encoder(spec, paths, prompts):
                 self._encoder(spec, resolved.name)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -144,27 +152,28 @@ class Run:
             )
 
     # -- features ------------------------------------------------------------------------------
-    def _encoder(self, spec, detector_name: str) -> FrozenEncoder:
-        if spec not in self._encoders:
-            try:
-                self._encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
-            except BenchmarkError as e:  # name the option that fixes it
-                raise BenchmarkError(f"detectors.{detector_name}.{e}") from None
-        return self._encoders[spec]
+    def _paths_used(self) -> list[str]:
+        """Every image this run's training and test cells read (a class only tested is read only
+        in its test split)."""
+        paths = []
+        for train in self.suite.train_sets:
+            if self.options.mode != "test":
+                paths += self.dataset.cell(train, "train").paths + self.dataset.cell(train, "val").paths
+            if self.options.mode != "train":
+                for test in self.suite.tests_for(train):
+                    paths += self.dataset.cell(test, "test").paths
+        return list(dict.fromkeys(paths))
+
+    def _encoder(self, spec, detector_name: str):
+        try:
+            return self.features.encoder(spec)
+        except BenchmarkError as e:  # name the option that fixes it
+            raise BenchmarkError(f"detectors.{detector_name}.{e}") from None
 
     def _with_features(self, detector: Detector, name: str, samples: Samples, progress: Progress) -> Samples:
         spec = detector.frozen_encoder()
-        if spec is None:
-            return samples
-        cache = self._features.setdefault(spec, {})
-        missing = [p for p in dict.fromkeys(samples.paths) if p not in cache]
-        if missing:
-            encoder = self._encoder(spec, name)
-            task = progress.add_task(f"encode {spec.model}", total=len(missing), stats="")
-            embeddings = encoder.encode_paths(missing, advance=lambda n: progress.advance(task, n))
-            progress.remove_task(task)
-            cache.update(zip(missing, embeddings))
-        samples.features = torch.stack([cache[p] for p in samples.paths])
+        if spec is not None:
+            samples.features = self.features.images(spec, samples.paths, progress)
         return samples
 
     # -- the loop ------------------------------------------------------------------------------
@@ -195,6 +204,9 @@ class Run:
 
         rows = read_results(self.out)
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        meta["features"] = {**self.features.counts, "cache_dir": str(self.cache_dir) if self.cache_dir else None}
+        self.console.print("features: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in meta["features"].items()),
+                           highlight=False)
         write_json(self.out / "meta.json", meta)
         atomic_write(self.out / "report.md", render_markdown(rows, meta, self.audit))
         if rows:
@@ -220,7 +232,7 @@ class Run:
         spec = detector.frozen_encoder()
         return FitContext(
             device=self.device, seed=seed, prompts=self.prompts, log=log,
-            encode_text=(lambda texts: self._encoder(spec, name).encode_text(texts)) if spec else None,
+            encode_text=(lambda texts: self.features.texts(spec, texts)) if spec else None,
             progress=epoch_progress, image_batches=batches,
         )
 
@@ -250,6 +262,7 @@ class Run:
                 log(f"train {label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
                     f"val {len(val_set)} images; device {self.device}; options {resolved.options}")
                 started = time.perf_counter()
+                _seed_everything(seed)  # after encoding, so a warm or cold cache trains identically
                 selection = self.suite.selection
                 selected = fit_and_select(detector, train_set, val_set, ctx, folder, selection.epoch,
                                           selection.threshold).to_dict()

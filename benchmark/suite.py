@@ -152,13 +152,15 @@ def _check_keys(raw: dict, schema: dict, prefix: str, source: str) -> dict:
             hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             raise BenchmarkError(f"{source}: unknown suite key '{prefix}{key}'{hint}")
     for key, default in schema.items():
-        value = raw.get(key, None if default is ANY else copy.deepcopy(default))
         if isinstance(default, dict):
+            value = raw.get(key)
             if value is None:
                 value = {}
             if not isinstance(value, dict):
                 raise BenchmarkError(f"{source}: '{prefix}{key}' must be a mapping")
             value = _check_keys(value, default, f"{prefix}{key}.", source)
+        else:
+            value = raw.get(key, None if default is ANY else copy.deepcopy(default))
         out[key] = value
     return out
 

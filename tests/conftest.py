@@ -1,5 +1,6 @@
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ from PIL import Image
 
 # A failed hub download retries for ~45 s; nothing in the tests may try one.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Runs cache embeddings under $XDG_CACHE_HOME: keep the tests' cache out of the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="benchmark-test-cache-")
 
 TINY_CONFIG = {
     "embed_dim": 32,
