@@ -34,6 +34,15 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list every detector, prompt set and metric with where it comes from")
 
+    perf = commands.add_parser("perf", help="measure encoder, pipeline and whole-study throughput; prints JSON")
+    perf.add_argument("data_dir", help="folder of class folders, e.g. ../shared/data/faces")
+    perf.add_argument("--real", default="Real", help="the real class folder (default Real)")
+    perf.add_argument("--backbone", default="ViT-S-32-alt", help="open_clip model, random weights (default ViT-S-32-alt)")
+    perf.add_argument("--limit", type=int, default=100, help="videos/images per class (default 100; 0 = all)")
+    perf.add_argument("--epochs", type=int, default=15)
+    perf.add_argument("--workers", type=int, default=None)
+    perf.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
     report = commands.add_parser("report", help="rebuild a run's report, or compare several runs")
     report.add_argument("run_dirs", nargs="+", help="run directories (the --output-dir of runs)")
     report.add_argument("--metric", default="auc", help="metric to compare across runs (default auc)")
@@ -106,7 +115,18 @@ def _report(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
+def _perf(args, console: Console) -> int:
+    import json
+
+    from benchmark.perf import run_perf
+
+    figures = run_perf(args.data_dir, real=args.real, backbone=args.backbone, limit=args.limit or None,
+                       epochs=args.epochs, workers=args.workers, device=args.device)
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+COMMANDS = {"perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

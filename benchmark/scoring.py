@@ -31,7 +31,8 @@ def write_cell(folder: Path, samples: Samples, scores: np.ndarray, row: dict, th
 
 
 def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=80)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)  # fixed margins: one draw per save
     try:
         if len(np.unique(labels)) == 2:
             RocCurveDisplay.from_predictions(labels, scores, ax=ax, pos_label=1, name="detector",
@@ -40,7 +41,7 @@ def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:
             ax.text(0.5, 0.5, "ROC undefined: one class only", ha="center")
         ax.set_title(title, fontsize=9)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", bbox_inches="tight")
+        fig.savefig(buffer, format="png")  # no bbox_inches="tight": it draws the figure twice
         return buffer.getvalue()
     finally:
         plt.close(fig)

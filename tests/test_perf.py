@@ -1,0 +1,23 @@
+"""`benchmark perf` runs and reports every figure (the figures themselves are not asserted)."""
+
+import json
+
+from conftest import make_class_folders
+from test_cli import cli
+
+
+def test_perf_prints_every_figure(tmp_path, tiny_backbone):
+    data = make_class_folders(tmp_path, {"Real": (0, 0, 0), "A": (50, 0, 0), "B": (0, 50, 0)}, videos=6, frames=1)
+    result = cli("perf", data, "--backbone", tiny_backbone, "--limit", "6", "--epochs", "2", "--workers", "0")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    for key in ("encoder_img_s", "pipeline_img_s", "suite_over_pipeline", "seed_loop_over_suite",
+                "cold_over_warm", "peak_rss_mb", "cache_bytes_per_image"):
+        assert figures[key] > 0, key
+    assert figures["cold_images_encoded"] == figures["images"] == 18
+    assert figures["warm_images_encoded"] == 0 and figures["warm_models_loaded"] == 0
+
+
+def test_perf_names_a_missing_folder(tmp_path):
+    result = cli("perf", tmp_path / "nope")
+    assert result.returncode == 2 and "is not a folder" in result.stderr
