@@ -96,12 +96,15 @@ def _autocast(device: torch.device):
 class FrozenEncoder:
     """One loaded frozen model; encodes images (by path) and text, L2-normalised, float32 on CPU."""
 
-    def __init__(self, spec: EncoderSpec, device: torch.device, workers: int = 0, batch_size: int = 64):
+    def __init__(self, spec: EncoderSpec, device: torch.device, workers: int = 0, batch_size: int = 64,
+                 fast_decode: bool = False):
         self.spec = spec
         self.device = device
         self.workers = workers
         self.batch_size = batch_size
         self.model, self.preprocess, self.tokenizer = load_open_clip(spec, device)
+        size = self.model.visual.preprocess_cfg.get("size", 224)
+        self.draft_size = (max(size) if isinstance(size, (tuple, list)) else int(size)) if fast_decode else None
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
@@ -116,7 +119,8 @@ class FrozenEncoder:
             raise BenchmarkError("no images to encode")
         out: torch.Tensor | None = None
         pin = self.device.type == "cuda"
-        for images, indices, errors in image_loader(paths, self.preprocess, self.batch_size, self.workers, pin):
+        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size)
+        for images, indices, errors in loader:
             if errors:
                 index, message = errors[0]
                 raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
@@ -135,10 +139,12 @@ def default_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-DECODER = "pil-rgb-exif-v1"  # how files become pixels: part of every image embedding's identity
+def decoder_name(fast_decode: bool) -> str:
+    """How files become pixels: part of every image embedding's identity."""
+    return "pil-rgb-exif-jpegdraft-v1" if fast_decode else "pil-rgb-exif-v1"
 
 
-def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str]) -> str:
+def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode: bool = False) -> str:
     """Hash of everything that changes an embedding, computed without loading the model:
     open_clip version, model config, weights identity, preprocessing config and decoder."""
     import open_clip
@@ -158,7 +164,7 @@ def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str]) -> str:
         "weights": weights,
         # mean/std, interpolation and resize mode come from here; the rest from model_cfg
         "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
-        "decoder": DECODER,
+        "decoder": decoder_name(fast_decode),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -167,7 +173,9 @@ class FeatureStore:
     """Embeddings for every frozen encoder of a run: from the persistent cache when there, else
     encoded once and added to it. The model itself is loaded only when something is missing."""
 
-    def __init__(self, device: torch.device, workers: int, cache_root: Path | None, file_hash: Callable[[str], str]):
+    def __init__(self, device: torch.device, workers: int, cache_root: Path | None, file_hash: Callable[[str], str],
+                 fast_decode: bool = False):
+        self.fast_decode = fast_decode
         self.device = device
         self.workers = workers
         self.cache_root = cache_root
@@ -181,13 +189,13 @@ class FeatureStore:
         if self.cache_root is None:
             return None
         if spec not in self.caches:
-            self.caches[spec] = EmbeddingCache(self.cache_root, encoder_key(spec, self.file_hash))
+            self.caches[spec] = EmbeddingCache(self.cache_root, encoder_key(spec, self.file_hash, self.fast_decode))
             self.counts["damaged_shards_rebuilt"] += self.caches[spec].rebuilt
         return self.caches[spec]
 
     def encoder(self, spec: EncoderSpec) -> FrozenEncoder:
         if spec not in self.encoders:
-            self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers)
+            self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers, fast_decode=self.fast_decode)
             self.counts["models_loaded"] += 1
         return self.encoders[spec]
 

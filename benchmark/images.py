@@ -9,9 +9,15 @@ from PIL import Image, ImageOps
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_rgb(path: str) -> Image.Image:
-    """Open ``path`` as 8-bit RGB whatever its mode (grayscale, palette, RGBA, CMYK, 16-bit, float)."""
+def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
+    """Open ``path`` as 8-bit RGB whatever its mode (grayscale, palette, RGBA, CMYK, 16-bit, float).
+
+    ``draft_size``: let libjpeg decode a JPEG at a reduced scale (1/2, 1/4, 1/8) that still covers
+    this many pixels per side: several times faster for large JPEGs, slightly different pixels.
+    """
     with Image.open(path) as img:
+        if draft_size and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
         img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
         if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
             # PIL's convert('RGB') clips these to 0..255; rescale by the type's range instead
@@ -29,16 +35,17 @@ class ImageFiles(torch.utils.data.Dataset):
     """Paths -> (tensor, index, error). A file that cannot be read is reported by the main process
     with its path instead of a worker traceback."""
 
-    def __init__(self, paths: list[str], transform):
+    def __init__(self, paths: list[str], transform, draft_size: int | None = None):
         self.paths = paths
         self.transform = transform
+        self.draft_size = draft_size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
         try:
-            return self.transform(load_rgb(self.paths[index])), index, ""
+            return self.transform(load_rgb(self.paths[index], self.draft_size)), index, ""
         except Exception as e:  # noqa: BLE001 - any decode failure is reported with its path
             return None, index, f"{type(e).__name__}: {e}"
 
@@ -51,10 +58,11 @@ def _collate(batch):
     return images, torch.tensor([i for _, i, _ in batch]), []
 
 
-def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bool = False):
+def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bool = False,
+                 draft_size: int | None = None):
     """Batches of (images, indices, errors) in order, decoded by ``workers`` processes."""
     return torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform),
+        ImageFiles(list(paths), transform, draft_size),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,

@@ -111,7 +111,8 @@ class Run:
         self.file_hashes.save()
         check_leaks(self.audit, self.suite.data.allow_duplicates)
         self._samples = self.dataset.by_path()
-        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_hashes)
+        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_hashes,
+                                     fast_decode=self.suite.data.fast_decode)
         paths = self._paths_used()
         prompts = list(self.prompts.real) + list(self.prompts.fake)
         for resolved in self.detectors:
@@ -325,6 +326,7 @@ class Run:
             "layout": self.suite.data.layout,
             "splits": self.suite.data.splits or f"by video, fractions {dict(self.suite.data.split)}",
             "frames_per_video": self.suite.data.frames_per_video,
+            "fast_decode": self.suite.data.fast_decode,
             "counts": counts,
             "detectors": {d.name: {"options": d.options, "source": d.source} for d in self.detectors},
             "prompts": {"name": self.suite.prompts, "real": list(self.prompts.real), "fake": list(self.prompts.fake)},

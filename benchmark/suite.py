@@ -31,6 +31,7 @@ SCHEMA: dict[str, Any] = {
         "split": {"train": 0.7, "val": 0.15, "test": 0.15},  # used when there are no split files
         "frames_per_video": None,  # N evenly spaced frames per video; all when null
         "allow_duplicates": False,  # byte-identical files across splits: error, or only a warning
+        "fast_decode": False,  # decode JPEGs at reduced scale (faster, slightly different embeddings)
         "synthetic": ANY,  # demo data the harness generates itself (see benchmark.synthetic)
     },
     "selection": {
@@ -63,6 +64,7 @@ class DataConfig:
     splits: str | None = None
     frames_per_video: int | None = None
     allow_duplicates: bool = False
+    fast_decode: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,9 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         raise BenchmarkError(f"{source}: 'data.frames_per_video' must be a positive integer or null, got {fpv!r}")
     if data["splits"] is not None and not isinstance(data["splits"], str):
         raise BenchmarkError(f"{source}: 'data.splits' must be a folder path or null")
-    if not isinstance(data["allow_duplicates"], bool):
-        raise BenchmarkError(f"{source}: 'data.allow_duplicates' must be true or false")
+    for flag in ("allow_duplicates", "fast_decode"):
+        if not isinstance(data[flag], bool):
+            raise BenchmarkError(f"{source}: 'data.{flag}' must be true or false")
     selection = raw["selection"]
     if selection["epoch"] not in ("best", "last"):
         raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
@@ -256,6 +259,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             splits=data["splits"],
             frames_per_video=fpv,
             allow_duplicates=data["allow_duplicates"],
+            fast_decode=data["fast_decode"],
         ),
         selection=Selection(epoch=selection["epoch"], threshold=threshold),
         pairings=tuple(parsed_pairings),

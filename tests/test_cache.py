@@ -15,8 +15,9 @@ from conftest import TINY_CONFIG, make_class_folders, save_image
 from test_cli import cli, tiny
 
 
-def store(cache_dir):
-    return FeatureStore(torch.device("cpu"), workers=0, cache_root=cache_dir, file_hash=FileHashes(cache_dir))
+def store(cache_dir, fast_decode=False):
+    return FeatureStore(torch.device("cpu"), workers=0, cache_root=cache_dir, file_hash=FileHashes(cache_dir),
+                        fast_decode=fast_decode)
 
 
 @pytest.fixture
@@ -47,6 +48,10 @@ def test_each_change_re_encodes_exactly_what_changed(tmp_path, images, tiny_back
     other = store(cache)
     other.images(EncoderSpec(str(bigger), "none"), images)
     assert other.counts["images_encoded"] == len(images)
+
+    drafted = store(cache, fast_decode=True)  # another decoder: another encoder key
+    drafted.images(spec, images)
+    assert drafted.counts["images_encoded"] == len(images)
 
     weights = tmp_path / "weights.pt"  # other weights: another encoder, keyed by the file's hash
     torch.save(first.encoder(spec).model.state_dict(), weights)

@@ -80,3 +80,12 @@ def test_every_mode_becomes_8bit_rgb(tmp_path, mode):
     assert rgb.mode == "RGB" and rgb.size == (8, 8)
     # mid-grey stays mid-grey: 16-bit is rescaled, not clipped to white
     assert abs(np.asarray(rgb).mean() - 128) < 3
+
+
+def test_fast_decode_reads_large_jpegs_at_reduced_scale(tmp_path):
+    rng = np.random.default_rng(0)
+    save_image(tmp_path / "big.jpg", rng, (0, 0, 0), 600)
+    save_image(tmp_path / "big.png", rng, (0, 0, 0), 600)
+    assert load_rgb(str(tmp_path / "big.jpg")).size == (600, 600)
+    assert load_rgb(str(tmp_path / "big.jpg"), draft_size=224).size == (300, 300)  # 1/2 scale still covers 224
+    assert load_rgb(str(tmp_path / "big.png"), draft_size=224).size == (600, 600)  # PNG has no draft mode

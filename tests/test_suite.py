@@ -91,3 +91,10 @@ def test_shipped_suites_are_valid():
     assert matrix.train_sets == four and all(matrix.tests_for(t) == four for t in four)
     seed = load_suite(SUITES / "ff++.yaml")
     assert seed.train_sets == ("FaceSwap",) and "NeuralTextures" in seed.tests_for("FaceSwap")
+
+
+def test_sections_left_out_take_their_defaults():
+    suite = parse_suite({"name": "t", "pairings": [{"train": "A", "test": "B"}], "detectors": {"clip-adapter": None}})
+    assert suite.data.real == "Real_youtube" and suite.data.synthetic is None and suite.data.layout == "folders"
+    assert suite.selection.epoch == "best" and suite.selection.threshold == "val"
+    assert dict(suite.detectors["clip-adapter"]) == {} and suite.tests_for("A") == ("B",)
