@@ -118,7 +118,7 @@ class Run:
         for resolved in self.detectors:
             spec = resolved.build().frozen_encoder()
             # weights that cannot load fail here, before any output; a warm cache needs no model
-            if spec is not None and self.features.needs_encoder(spec, paths, prompts):
+            if spec is not None and self._pending(resolved) and self.features.needs_encoder(spec, paths, prompts):
                 self._encoder(spec, resolved.name)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -153,6 +153,13 @@ class Run:
             )
 
     # -- features ------------------------------------------------------------------------------
+    def _pending(self, resolved: ResolvedDetector) -> bool:
+        """Whether any training run or cell of this detector is still to do."""
+        done = {cell_key(r) for r in read_results(self.out)}
+        return self.options.mode == "train" or any(
+            (resolved.name, train, test, seed) not in done
+            for train in self.suite.train_sets for test in self.suite.tests_for(train) for seed in self.suite.seeds)
+
     def _paths_used(self) -> list[str]:
         """Every image this run's training and test cells read (a class only tested is read only
         in its test split)."""
@@ -196,6 +203,12 @@ class Run:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn())
         with Progress(*columns, console=self.console, transient=False) as progress:
+            # one decoding pass over every image the run reads, before any training: a single
+            # pipeline keeps the encoder busy, where one per cell would restart it each time
+            paths = self._paths_used()
+            for spec in dict.fromkeys(d.build().frozen_encoder() for d in self.detectors if self._pending(d)):
+                if spec is not None:
+                    self.features.images(spec, paths, progress)
             for resolved in self.detectors:
                 for train in self.suite.train_sets:
                     for seed in self.suite.seeds:
