@@ -13,23 +13,14 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from PIL import Image
 from sklearn.metrics import roc_auc_score
 
+from benchmark.cache import FileHashes
 from benchmark.data import Dataset
 from benchmark.errors import BenchmarkError
 from benchmark.suite import Suite
 
 SHORTCUT_LEVEL = 0.95  # a single file property separating classes this well is worth a warning
-
-
-def file_facts(path: str, file_hash) -> tuple[str, str, int, int]:
-    """(sha256, format, width, height): PIL reads only the header."""
-    try:
-        with Image.open(path) as img:
-            return file_hash(path), img.format or "?", img.width, img.height
-    except Exception:  # noqa: BLE001 - unreadable files are reported when they are decoded
-        return file_hash(path), "unreadable", 0, 0
 
 
 def _separability(values_real, values_fake) -> float:
@@ -39,12 +30,10 @@ def _separability(values_real, values_fake) -> float:
     return correct / (len(values_real) + len(values_fake))
 
 
-def run_audit(dataset: Dataset, suite: Suite, file_hash, workers: int = 8) -> dict:
-    """``file_hash(path) -> sha256 hex`` (see :class:`benchmark.cache.FileHashes`)."""
+def run_audit(dataset: Dataset, suite: Suite, files: FileHashes, workers: int = 8) -> dict:
     samples = dataset.samples
     with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
-        facts = dict(zip((s.path for s in samples), pool.map(lambda p: file_facts(p, file_hash),
-                                                              (s.path for s in samples))))
+        facts = dict(zip((s.path for s in samples), pool.map(files.facts, (s.path for s in samples))))
 
     cells = []
     for train in suite.train_sets:

@@ -5,7 +5,7 @@ Layout under the cache root (``--cache-dir``, default ``$XDG_CACHE_HOME/forgery-
 
     embeddings/<encoder key>/<shard>.npy    float16 (n, dim) embeddings, memory-mapped on read
     embeddings/<encoder key>/<shard>.keys   n 32-byte content digests + the sha256 of the .npy
-    file-hashes.json                        (path, size, mtime) -> sha256: skips rehashing files
+    file-facts.json                         (path, size, mtime) -> sha256, format, size: skips rereading
 
 The encoder key hashes everything that changes an embedding (model config, weights identity,
 preprocessing, decoder); an entry's key is the sha256 of the image's bytes, so renaming a file
@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from benchmark.results import atomic_write
 
@@ -42,11 +43,12 @@ def sha256_file(path: str | Path) -> str:
 
 
 class FileHashes:
-    """Content hashes with a (path, size, mtime) pre-check, so unchanged files are not reread."""
+    """Content hash, format and size of image files, memoised under a (path, size, mtime) key so
+    unchanged files are neither reread nor reopened on the next run."""
 
     def __init__(self, root: Path | None):
-        self.path = root / "file-hashes.json" if root else None
-        self.known: dict[str, str] = {}
+        self.path = root / "file-facts.json" if root else None
+        self.known: dict[str, list] = {}
         if self.path and self.path.exists():
             try:
                 self.known = json.loads(self.path.read_text())
@@ -54,14 +56,23 @@ class FileHashes:
                 self.known = {}  # a damaged memo only costs rehashing
         self.changed = False
 
-    def __call__(self, path: str) -> str:
+    def facts(self, path: str) -> tuple[str, str, int, int]:
+        """(sha256 hex, image format, width, height); PIL reads only the header."""
         stat = os.stat(path)
         key = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
-        digest = self.known.get(key)
-        if digest is None:
-            digest = self.known[key] = sha256_file(path)
+        known = self.known.get(key)
+        if known is None:
+            try:
+                with Image.open(path) as img:
+                    header = [img.format or "?", img.width, img.height]
+            except Exception:  # noqa: BLE001 - unreadable files are reported when they are decoded
+                header = ["unreadable", 0, 0]
+            known = self.known[key] = [sha256_file(path), *header]
             self.changed = True
-        return digest
+        return tuple(known)
+
+    def __call__(self, path: str) -> str:
+        return self.facts(path)[0]
 
     def save(self) -> None:
         if self.path and self.changed:
