@@ -13,7 +13,9 @@ from benchmark.errors import BenchmarkError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="benchmark", description="Generalization benchmarks for face-forgery detectors: train on one "
+        "manipulation, test on others, report the train x test matrix.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a suite: train every detector on every training set, score every test set")

@@ -19,7 +19,7 @@ DEMO_NOTICE = (
 )
 LOWER_IS_BETTER = {"eer", "video_eer"}
 NOT_METRICS = {"detector", "train", "test", "seed", "n_real", "n_fake", "n_real_videos", "n_fake_videos",
-               "threshold", "selected_epoch", "val_auc"}
+               "threshold", "selected_epoch", "val_auc", "oracle_epoch"}
 
 
 def _fmt(values: pd.Series) -> str:
@@ -77,6 +77,8 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def _metric_title(metric: str) -> str:
+    if metric == "oracle_auc":
+        return "ORACLE AUC: best epoch picked on the test set, as DeepfakeBench reports; optimistic, not an estimate"
     direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
     level = "video-level " if metric.startswith("video_") else ""
     name = metric.removeprefix("video_")

@@ -34,7 +34,7 @@ from benchmark.results import (append_result, atomic_save, atomic_write, cell_di
                                train_dir, write_json)
 from benchmark.scoring import write_cell
 from benchmark.suite import Suite
-from benchmark.training import FINAL_MODEL, fit_and_select
+from benchmark.training import FINAL_MODEL, auc_or_nan, fit_and_select
 
 MODES = ("both", "train", "test")
 FIXED_THRESHOLD = 0.5  # thresholded metrics are also reported here, as <metric>@0.5
@@ -307,11 +307,27 @@ class Run:
             video_labels, video_scores = video_level(keys, samples.labels, scores)
             values.update(compute_metrics(self.metrics, video_labels, video_scores, threshold, prefix="video_"))
             counts.update(n_real_videos=int((video_labels == 0).sum()), n_fake_videos=int(video_labels.sum()))
+        if self.suite.selection.oracle:
+            values.update(self._oracle(detector, ctx, samples, train_dir(self.out, name, train, seed)))
         row = {"detector": name, "train": train, "test": test, "seed": seed, **values, **counts,
                "threshold": threshold, "selected_epoch": selected["epoch"], "val_auc": selected["val_auc"]}
         write_cell(cell_dir(self.out, name, train, seed, test), samples, scores, row, threshold)
         append_result(self.out, row)
         log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+    def _oracle(self, detector, ctx, samples: Samples, folder: Path) -> dict:
+        """DeepfakeBench-style: the best test AUC over all epochs' checkpoints. Optimistic by
+        construction (the epoch is picked on test); reported only when asked for, and labelled."""
+        selected = detector.state_dict()
+        best = (float("nan"), None)
+        for checkpoint in sorted(folder.glob("checkpoint_epoch_*.pth"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            detector.load_state_dict(saved["state"])
+            value = auc_or_nan(samples.labels, detector.predict(samples, ctx))
+            if best[1] is None or value > best[0]:
+                best = (value, saved["epoch"])
+        detector.load_state_dict(selected)
+        return {"oracle_auc": best[0], "oracle_epoch": best[1]}
 
     def report_metrics(self) -> list[str]:
         """Columns of the report: frame metrics, thresholded ones at 0.5 too, video metrics."""
@@ -319,6 +335,8 @@ class Run:
         names += [f"{m.name}@{FIXED_THRESHOLD:g}" for m in self.metrics if m.thresholded]
         if self.dataset.has_videos:
             names += [f"video_{m.name}" for m in self.metrics]
+        if self.suite.selection.oracle:
+            names.append("oracle_auc")
         return names
 
     def _meta(self) -> dict:

@@ -37,6 +37,7 @@ SCHEMA: dict[str, Any] = {
     "selection": {
         "epoch": "best",  # best: the epoch with the highest val AUC; last: the final epoch (the seed's way)
         "threshold": "val",  # val: F1/accuracy threshold chosen on val; or a number such as 0.5
+        "oracle": False,  # also report oracle_auc: the best epoch picked on test (optimistic; labelled)
     },
     "pairings": ANY,
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
@@ -71,6 +72,7 @@ class DataConfig:
 class Selection:
     epoch: str = "best"
     threshold: str | float = "val"
+    oracle: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,8 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     selection = raw["selection"]
     if selection["epoch"] not in ("best", "last"):
         raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
+    if not isinstance(selection["oracle"], bool):
+        raise BenchmarkError(f"{source}: 'selection.oracle' must be true or false")
     threshold = selection["threshold"]
     if threshold != "val" and not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
                                    and 0 <= threshold <= 1):
@@ -261,7 +265,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             allow_duplicates=data["allow_duplicates"],
             fast_decode=data["fast_decode"],
         ),
-        selection=Selection(epoch=selection["epoch"], threshold=threshold),
+        selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
         pairings=tuple(parsed_pairings),
         detectors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in detectors.items()}),
         prompts=raw["prompts"],

@@ -28,7 +28,8 @@ def val_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(thresholds[best])
 
 
-def _auc(labels, scores) -> float:
+def auc_or_nan(labels, scores) -> float:
+    """ROC AUC (fake positive); NaN when only one class is present."""
     if len(np.unique(labels)) < 2:
         return float("nan")
     with sklearn.config_context(skip_parameter_validation=True):  # called every epoch; inputs are ours
@@ -56,7 +57,7 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
 
     def save_checkpoint(epoch: int, stats: dict) -> None:
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
-        history[epoch] = _auc(val.labels, scores)
+        history[epoch] = auc_or_nan(val.labels, scores)
         val_scores[epoch] = scores
         ctx.log(f"epoch {epoch}: val_auc={history[epoch]:.4f}")
         atomic_save({"epoch": epoch, "stats": stats, "val_auc": history[epoch], "state": detector.state_dict()},
@@ -77,6 +78,6 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
     else:
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
     threshold = val_threshold(val.labels, scores) if threshold_rule == "val" else float(threshold_rule)
-    selected = Selected(epoch, _auc(val.labels, scores), threshold, history)
+    selected = Selected(epoch, auc_or_nan(val.labels, scores), threshold, history)
     ctx.log(f"selected epoch {epoch} ({epoch_rule}) val_auc={selected.val_auc:.4f} threshold={threshold:.4f}")
     return selected

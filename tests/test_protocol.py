@@ -17,7 +17,7 @@ from benchmark.metrics import video_level
 from benchmark.splits import evenly_spaced
 from benchmark.suite import DataConfig
 from benchmark.training import fit_and_select
-from conftest import save_image
+from conftest import make_class_folders, save_image
 from test_cli import cli, tiny
 
 SPLITS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ffpp-splits"
@@ -241,3 +241,20 @@ def test_format_and_size_shortcuts_are_flagged(tmp_path, tiny_backbone):
     assert "file format alone separates them" in result.stdout
     warnings = json.loads((tmp_path / "out" / "audit.json").read_text())["warnings"]
     assert any("format alone" in w for w in warnings) and any("size alone" in w for w in warnings)
+
+
+def test_oracle_is_reported_only_when_asked_and_labelled(tmp_path, tiny_backbone):
+    data = make_class_folders(tmp_path / "data", {"Real_youtube": (0, 0, 0), "FaceSwap": (60, 0, 0),
+                                                  "NeuralTextures": (0, 0, 60)})
+    base = ["run", "suites/ff++.yaml", "--data-dir", data, *tiny(tiny_backbone, 4)]
+    plain = cli(*base, "--output-dir", tmp_path / "plain")
+    oracle = cli(*base, "--output-dir", tmp_path / "oracle", "--set", "selection.oracle=true")
+    assert plain.returncode == 0 and oracle.returncode == 0, plain.stderr + oracle.stderr
+    plain_rows = [json.loads(line) for line in (tmp_path / "plain/results.jsonl").read_text().splitlines()]
+    oracle_rows = [json.loads(line) for line in (tmp_path / "oracle/results.jsonl").read_text().splitlines()]
+    assert all("oracle_auc" not in row for row in plain_rows)
+    assert "ORACLE" not in (tmp_path / "plain/report.md").read_text()
+    for plain_row, row in zip(plain_rows, oracle_rows):
+        assert row["auc"] == plain_row["auc"]  # the honest number does not change
+        assert row["oracle_auc"] >= row["auc"] - 1e-12 and 1 <= row["oracle_epoch"] <= 4
+    assert "ORACLE AUC: best epoch picked on the test set" in (tmp_path / "oracle/report.md").read_text()
