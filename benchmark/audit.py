@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmark.cache import FileHashes
+from benchmark.cache import FileFacts
 from benchmark.data import Dataset
 from benchmark.errors import BenchmarkError
 from benchmark.suite import Suite
@@ -30,7 +30,7 @@ def _separability(values_real, values_fake) -> float:
     return correct / (len(values_real) + len(values_fake))
 
 
-def run_audit(dataset: Dataset, suite: Suite, files: FileHashes, workers: int = 8) -> dict:
+def run_audit(dataset: Dataset, suite: Suite, files: FileFacts, workers: int = 8) -> dict:
     samples = dataset.samples
     with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
         facts = dict(zip((s.path for s in samples), pool.map(files.facts, (s.path for s in samples))))
@@ -95,8 +95,7 @@ def run_audit(dataset: Dataset, suite: Suite, files: FileHashes, workers: int = 
         warnings.append(f"{len(duplicates)} byte-identical files appear in more than one split")
     if dataset.left_out:
         warnings.append(f"{dataset.left_out} videos are not listed in the split files and were left out")
-    return {"cells": cells, "duplicates": duplicates, "counts": counts, "classes": classes,
-            "warnings": warnings, "hashes": {path: f[0] for path, f in facts.items()}}
+    return {"cells": cells, "duplicates": duplicates, "counts": counts, "classes": classes, "warnings": warnings}
 
 
 def check_leaks(audit: dict, allow_duplicates: bool) -> None:

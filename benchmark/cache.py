@@ -42,7 +42,7 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-class FileHashes:
+class FileFacts:
     """Content hash, format and size of image files, memoised under a (path, size, mtime) key so
     unchanged files are neither reread nor reopened on the next run."""
 

@@ -25,7 +25,7 @@ from benchmark.data import SPLITS, Dataset, load_dataset
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
-from benchmark.cache import FileHashes, default_cache_dir
+from benchmark.cache import FileFacts, default_cache_dir
 from benchmark.features import FeatureStore, default_workers
 from benchmark.images import image_batches
 from benchmark.metrics import compute_metrics, video_level
@@ -106,12 +106,12 @@ class Run:
         self._check_output_dir()
         self.dataset = self._load_data()
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
-        self.file_hashes = FileHashes(self.cache_dir)
-        self.audit = run_audit(self.dataset, self.suite, self.file_hashes)
-        self.file_hashes.save()
+        self.file_facts = FileFacts(self.cache_dir)
+        self.audit = run_audit(self.dataset, self.suite, self.file_facts)
+        self.file_facts.save()
         check_leaks(self.audit, self.suite.data.allow_duplicates)
         self._samples = self.dataset.by_path()
-        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_hashes,
+        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts,
                                      fast_decode=self.suite.data.fast_decode)
         paths = self._paths_used()
         prompts = list(self.prompts.real) + list(self.prompts.fake)
@@ -189,7 +189,7 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out / "suite.yaml", self.suite.to_yaml())
         self.dataset.write_splits(self.out / "splits.csv")
-        write_json(self.out / "audit.json", {k: v for k, v in self.audit.items() if k != "hashes"})
+        write_json(self.out / "audit.json", self.audit)
         meta = self._meta()
         write_json(self.out / "meta.json", meta)
         done = {cell_key(r) for r in read_results(self.out)}

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.cache import EmbeddingCache, FileHashes
+from benchmark.cache import EmbeddingCache, FileFacts
 from benchmark.detector import EncoderSpec
 from benchmark.features import FeatureStore
 from conftest import TINY_CONFIG, make_class_folders, save_image
@@ -16,7 +16,7 @@ from test_cli import cli, tiny
 
 
 def store(cache_dir, fast_decode=False):
-    return FeatureStore(torch.device("cpu"), workers=0, cache_root=cache_dir, file_hash=FileHashes(cache_dir),
+    return FeatureStore(torch.device("cpu"), workers=0, cache_root=cache_dir, file_hash=FileFacts(cache_dir),
                         fast_decode=fast_decode)
 
 
