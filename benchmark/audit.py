@@ -35,13 +35,19 @@ def run_audit(dataset: Dataset, suite: Suite, files: FileFacts, workers: int = 8
     with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
         facts = dict(zip((s.path for s in samples), pool.map(files.facts, (s.path for s in samples))))
 
+    def part(cls: str, split: str) -> list:
+        return [s for s in samples if s.split == split and s.cls in (dataset.real, cls)]
+
     cells = []
     for train in suite.train_sets:
-        trained = {s.unit for s in samples if s.split == "train" and s.cls in (dataset.real, train)}
+        training = part(train, "train")
+        trained = {s.unit for s in training}
         for test in suite.tests_for(train):
-            tested = {s.unit for s in samples if s.split == "test" and s.cls in (dataset.real, test)}
-            cells.append({"train": train, "test": test, "shared_units": len(trained & tested),
-                          "examples": sorted(trained & tested)[:5]})
+            testing = part(test, "test")
+            shared = trained & {s.unit for s in testing}
+            cells.append({"train": train, "test": test, "shared_units": len(shared), "examples": sorted(shared)[:5],
+                          "train_real": sum(s.label == 0 for s in training), "train_fake": sum(s.label for s in training),
+                          "test_real": sum(s.label == 0 for s in testing), "test_fake": sum(s.label for s in testing)})
 
     by_hash = defaultdict(list)
     for s in samples:

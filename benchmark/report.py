@@ -118,10 +118,6 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
             parts.append(f"- **{key}**: {meta[key]}")
     for name, spec in (meta.get("detectors") or {}).items():
         parts.append(f"- **detector {name}**: `{json.dumps(spec, sort_keys=True)}`")
-    counts = meta.get("counts") or {}
-    if counts:
-        parts += ["", "Images per class and split:", "", markdown_table(pd.DataFrame(counts).T.fillna(0).astype(int)
-                                                                        .rename_axis("class"))]
     versions = meta.get("versions") or {}
     if versions:
         parts += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())]
@@ -148,8 +144,12 @@ def render_console(rows: list[dict], meta: dict, console: Console) -> None:
 def audit_markdown(audit: dict) -> list[str]:
     lines = ["## Leakage and shortcut audit", ""]
     lines += [f"- **warning**: {w}" for w in audit["warnings"]] or ["- no warnings"]
-    lines += ["", "| train | test | videos in both train and test |", "|---|---|---|"]
-    lines += [f"| {c['train']} | {c['test']} | {c['shared_units']} |" for c in audit["cells"]]
+    lines += ["", "| train | test | videos in both train and test | train real / fake | test real / fake |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {c['train']} | {c['test']} | {c['shared_units']} | {c['train_real']} / {c['train_fake']} | "
+              f"{c['test_real']} / {c['test_fake']} |" for c in audit["cells"]]
+    lines += ["", "Images and videos per class and split:", "",
+              markdown_table(pd.DataFrame(audit["counts"]).T.rename_axis("class"))]
     lines += ["", f"Byte-identical files across splits: {len(audit['duplicates'])}", "",
               "| class | formats | width min/median/max | height min/median/max | format sep. | size sep. |",
               "|---|---|---|---|---|---|"]

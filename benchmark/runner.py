@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmark import plugins as plugin_registry
 from benchmark import synthetic
 from benchmark.audit import check_leaks, run_audit
-from benchmark.data import SPLITS, Dataset, load_dataset
+from benchmark.data import Dataset, load_dataset
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
@@ -340,9 +340,6 @@ class Run:
         return names
 
     def _meta(self) -> dict:
-        counts: dict[str, dict[str, int]] = {}
-        for sample in self.dataset.samples:
-            counts.setdefault(sample.cls, dict.fromkeys(SPLITS, 0))[sample.split] += 1
         return {
             "suite": self.suite.name,
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -358,7 +355,6 @@ class Run:
             "splits": self.suite.data.splits or f"by video, fractions {dict(self.suite.data.split)}",
             "frames_per_video": self.suite.data.frames_per_video,
             "fast_decode": self.suite.data.fast_decode,
-            "counts": counts,
             "detectors": {d.name: {"options": d.options, "source": d.source} for d in self.detectors},
             "prompts": {"name": self.suite.prompts, "real": list(self.prompts.real), "fake": list(self.prompts.fake)},
             "plugins": self.plugin_sources,

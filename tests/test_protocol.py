@@ -168,6 +168,8 @@ def test_ffpp_run_reports_video_metrics_and_a_clean_audit(ffpp_run):
         assert row["selected_epoch"] in (1, 2, 3, 4)
     audit = json.loads((out / "audit.json").read_text())
     assert all(cell["shared_units"] == 0 for cell in audit["cells"])
+    assert all(cell["test_real"] == cell["test_fake"] == 24 for cell in audit["cells"])  # balance per cell
+    assert audit["counts"]["FaceSwap"]["test_videos"] == 12
     assert audit["duplicates"] == []
     report = (out / "report.md").read_text()
     assert "video-level AUC" in report and "Leakage and shortcut audit" in report
