@@ -175,6 +175,10 @@ def test_plugins_validate_and_report_commands(finished_run, tmp_path):
     for name in ("clip-adapter", "default", "auc", "eer", "f1", "accuracy", "forgery-benchmark"):
         assert name in listing.stdout
 
+    as_module = subprocess.run([sys.executable, "-m", "benchmark", "plugins"], capture_output=True, text=True,
+                               cwd=ROOT, timeout=120)
+    assert as_module.returncode == 0 and "clip-adapter" in as_module.stdout
+
     valid = cli("validate", "suites/ff++-matrix.yaml")
     assert valid.returncode == 0 and "NeuralTextures" in valid.stdout
 
