@@ -115,7 +115,8 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
     if not root.is_dir():
         raise BenchmarkError(f"data root {root} is not a folder; pass --data-dir or set data.root")
     classes = list(dict.fromkeys([config.real, *fake_classes]))
-    videos = {cls: list_videos(folder) for cls, folder in _class_dirs(config, root, classes).items()}
+    class_dirs = _class_dirs(config, root, classes)
+    videos = {cls: list_videos(folder) for cls, folder in class_dirs.items()}
     for cls, found in videos.items():
         if not found:
             raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images found (directly or in one folder per video)")
@@ -134,7 +135,8 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
             for frame in evenly_spaced(frames, config.frames_per_video):
                 samples.append(Sample(str(frame), cls, label, video, units[cls, video], split))
     _check_every_split_filled(samples, classes, splits_dir)
-    has_videos = any(p.is_dir() for folder in _class_dirs(config, root, classes).values() for p in folder.iterdir())
+    has_videos = any(frames[0].parent.name == video  # a sub-folder, not a loose image
+                     for found in videos.values() for video, frames in found.items())
     left_out = sum(len(found) for found in names.values()) - len(assignment)
     return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out)
 

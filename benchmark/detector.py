@@ -13,7 +13,7 @@ The harness, not the detector, owns devices, seeds, data loading and files. Two 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -58,7 +58,6 @@ class FitContext:
     progress: Callable[..., Any] | None = None
     # for pixel detectors: image_batches(samples, transform, batch_size, shuffle) -> (images, labels)
     image_batches: Callable[..., Iterator[tuple[torch.Tensor, torch.Tensor]]] | None = None
-    extras: dict = field(default_factory=dict)
 
 
 class Detector(abc.ABC):

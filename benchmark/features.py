@@ -209,9 +209,9 @@ class FeatureStore:
         """(len(paths), dim) normalised float32 embeddings."""
         memory = self.memory.setdefault(spec, {})
         cache = self._cache(spec)
+        digests = [self.file_hash(p) for p in paths]
         wanted = {}  # content digest -> one path with that content
-        for path in paths:
-            digest = self.file_hash(path)
+        for digest, path in zip(digests, paths):
             if digest not in memory:
                 wanted.setdefault(digest, path)
         if cache is not None:
@@ -230,7 +230,7 @@ class FeatureStore:
             self.counts["images_encoded"] += len(missing)
             if cache is not None:
                 cache.put(missing, embeddings.numpy())
-        return torch.stack([memory[self.file_hash(p)] for p in paths])
+        return torch.stack([memory[d] for d in digests])
 
     def texts(self, spec: EncoderSpec, texts: list[str]) -> torch.Tensor:
         cache = self._cache(spec)

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from benchmark.errors import BenchmarkError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -87,5 +89,5 @@ def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, seed
     for images, indices, errors in loader:
         if errors:
             index, message = errors[0]
-            raise RuntimeError(f"cannot read image {paths[index]}: {message}")
+            raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
         yield images, labels[indices]

@@ -72,11 +72,13 @@ def run_perf(data_dir: str, real: str = "Real", backbone: str = "ViT-S-32-alt", 
 
     # the suite's unique images, in the order the runner reads them
     cold_run = study("cold", "cache")
-    paths = cold_run._paths_used()
+    paths = cold_run.paths_used()
     spec = EncoderSpec(backbone, "none")
     encoder = FrozenEncoder(spec, torch_device, workers=workers)
 
-    batch = torch.randn(64, 3, *encoder.preprocess.transforms[1].size, device=torch_device)
+    size = encoder.model.visual.preprocess_cfg["size"]
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    batch = torch.randn(64, 3, *size, device=torch_device)
     with torch.inference_mode():
         encoder.model.encode_image(batch)  # warm-up
         t_encoder, _ = _timed(lambda: [encoder.model.encode_image(batch) for _ in range(4)])

@@ -17,7 +17,6 @@ DEMO_NOTICE = (
     "SMOKE DEMO: synthetic cartoon faces and a randomly initialised backbone. "
     "These numbers only show that the harness runs; they mean nothing about deepfake detection."
 )
-LOWER_IS_BETTER = {"eer", "video_eer"}
 NOT_METRICS = {"detector", "train", "test", "seed", "n_real", "n_fake", "n_real_videos", "n_fake_videos",
                "threshold", "selected_epoch", "val_auc", "oracle_epoch"}
 
@@ -76,10 +75,11 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _metric_title(metric: str) -> str:
+def _metric_title(metric: str, meta: dict) -> str:
+    """Direction comes from each Metric plugin's higher_is_better, recorded in meta.json."""
     if metric == "oracle_auc":
         return "ORACLE AUC: best epoch picked on the test set, as DeepfakeBench reports; optimistic, not an estimate"
-    direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    direction = "lower is better" if metric in meta.get("lower_is_better", ()) else "higher is better"
     level = "video-level " if metric.startswith("video_") else ""
     name = metric.removeprefix("video_")
     return f"{level}{name.upper() if len(name) <= 3 else name} ({direction})"
@@ -109,7 +109,7 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
         table.index.name = "train -> test"
         parts += [f"## {detector}: all cells", "", markdown_table(table), ""]
     for detector, metric, table in matrices(rows, metrics) if rows else []:
-        parts += [f"## {detector}: {_metric_title(metric)}", "", markdown_table(table), ""]
+        parts += [f"## {detector}: {_metric_title(metric, meta)}", "", markdown_table(table), ""]
     parts += audit_markdown(audit) if audit else []
     parts += ["## Run facts", ""]
     for key in ("started", "finished", "device", "seeds", "data_root", "layout", "splits", "frames_per_video",
@@ -131,7 +131,9 @@ def render_console(rows: list[dict], meta: dict, console: Console) -> None:
     # the headline metrics fit a terminal; report.md has every column
     metrics = [m for m in metric_columns(rows, meta) if "@" not in m and (not m.startswith("video_") or m == "video_auc")]
     for detector, table in cells_table(rows, metrics):
-        rich_table = Table(title=f"{detector} (eer: lower is better; others: higher is better)", title_justify="left")
+        lower = [m for m in metrics if m in meta.get("lower_is_better", ())]
+        direction = f"{', '.join(lower)}: lower is better; others: higher" if lower else "higher is better"
+        rich_table = Table(title=f"{detector} ({direction})", title_justify="left")
         rich_table.add_column("train", style="bold")
         rich_table.add_column("test", style="bold")
         for column in table.columns:

@@ -58,6 +58,7 @@ class ResolvedDetector:
     factory: object
     options: dict
     source: str
+    spec: object = None  # the frozen encoder it trains on, or None for a pixel detector
 
     def build(self) -> Detector:
         try:
@@ -78,6 +79,7 @@ def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
                 known = ", ".join(parameters) or "none"
                 raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}' (options: {known})")
         resolved.append(ResolvedDetector(name, entry.value, dict(options), entry.source))
+        resolved[-1].spec = resolved[-1].build().frozen_encoder()  # also checks the options' values
     return resolved
 
 
@@ -100,6 +102,7 @@ class Run:
         self.detectors = resolve_detectors(suite, plugins.detectors)
         self.prompts = plugins.prompt_sets.get(suite.prompts, where=f"{suite.source}: prompts").value
         self.metrics = [plugins.metrics.get(m, where=f"{suite.source}: metrics").value for m in suite.metrics]
+        self.metrics_by_name = {m.name: m.higher_is_better for m in self.metrics}
         self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
         self.device = resolve_device(options.device)
         self.workers = default_workers() if options.workers is None else options.workers
@@ -113,13 +116,12 @@ class Run:
         self._samples = self.dataset.by_path()
         self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts,
                                      fast_decode=self.suite.data.fast_decode)
-        paths = self._paths_used()
+        paths = self.paths_used()
         prompts = list(self.prompts.real) + list(self.prompts.fake)
         for resolved in self.detectors:
-            spec = resolved.build().frozen_encoder()
             # weights that cannot load fail here, before any output; a warm cache needs no model
-            if spec is not None and self._pending(resolved) and self.features.needs_encoder(spec, paths, prompts):
-                self._encoder(spec, resolved.name)
+            if resolved.spec and self._pending(resolved) and self.features.needs_encoder(resolved.spec, paths, prompts):
+                self._encoder(resolved.spec, resolved.name)
 
     # -- setup ---------------------------------------------------------------------------------
     def _data_root(self) -> Path | None:
@@ -160,7 +162,7 @@ class Run:
             (resolved.name, train, test, seed) not in done
             for train in self.suite.train_sets for test in self.suite.tests_for(train) for seed in self.suite.seeds)
 
-    def _paths_used(self) -> list[str]:
+    def paths_used(self) -> list[str]:
         """Every image this run's training and test cells read (a class only tested is read only
         in its test split)."""
         paths = []
@@ -205,10 +207,9 @@ class Run:
         with Progress(*columns, console=self.console, transient=False) as progress:
             # one decoding pass over every image the run reads, before any training: a single
             # pipeline keeps the encoder busy, where one per cell would restart it each time
-            paths = self._paths_used()
-            for spec in dict.fromkeys(d.build().frozen_encoder() for d in self.detectors if self._pending(d)):
-                if spec is not None:
-                    self.features.images(spec, paths, progress)
+            paths = self.paths_used()
+            for spec in dict.fromkeys(d.spec for d in self.detectors if d.spec and self._pending(d)):
+                self.features.images(spec, paths, progress)
             for resolved in self.detectors:
                 for train in self.suite.train_sets:
                     for seed in self.suite.seeds:
@@ -348,6 +349,8 @@ class Run:
             "device": describe_device(self.device),
             "seeds": list(self.suite.seeds),
             "metrics": self.report_metrics(),
+            "lower_is_better": [name for name in self.report_metrics()
+                                if not self.metrics_by_name.get(name.removeprefix("video_").split("@")[0], True)],
             "selection": {"epoch": self.suite.selection.epoch, "threshold": self.suite.selection.threshold},
             "data_root": str(self.dataset.root),
             "demo": self.suite.data.synthetic is not None,

@@ -98,6 +98,9 @@ def test_console_and_report_show_the_same_numbers(finished_run):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     report = (out / "report.md").read_text()
     assert "## clip-adapter: AUC (higher is better)" in report and "| FaceSwap |" in report
+    # directions come from each Metric plugin's higher_is_better, video variants included
+    assert "## clip-adapter: EER (lower is better)" in report and "video-level EER (lower is better)" in report
+    assert "eer: lower is better" in result.stdout
     for row in rows:
         for metric in ("auc", "eer", "f1", "accuracy"):
             number = f"{row[metric]:.3f}"

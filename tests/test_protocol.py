@@ -177,7 +177,7 @@ def test_ffpp_run_reports_video_metrics_and_a_clean_audit(ffpp_run):
     assert set(splits.split) == {"train", "val", "test"}
 
 
-def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path):
+def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path, tiny_backbone):
     base, root, suite, out = ffpp_run
     changed = tmp_path / "data"
     shutil.copytree(root, changed)
@@ -187,7 +187,7 @@ def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path):
         if path.parent.name.split("_")[0] in test_ids:
             save_image(path, rng, (0, 90, 0), 16)  # new test content, same names
     again = tmp_path / "run"
-    result = cli("run", suite, "--data-dir", changed, "--output-dir", again, *tiny(json_backbone(out), epochs=4))
+    result = cli("run", suite, "--data-dir", changed, "--output-dir", again, *tiny(tiny_backbone, epochs=4))
     assert result.returncode == 0, result.stderr
     final = "clip-adapter/train-FaceSwap/seed-42/final_model.pth"
     first = torch.load(out / final, weights_only=False)["selection"]
@@ -196,10 +196,6 @@ def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path):
     scores = [pd.read_csv(run / "clip-adapter/train-FaceSwap/seed-42/test-FaceSwap/test_predictions.csv").score
               for run in (out, again)]
     assert not np.allclose(scores[0], scores[1])  # the test data really changed
-
-
-def json_backbone(out: Path) -> str:
-    return json.loads((out / "meta.json").read_text())["detectors"]["clip-adapter"]["options"]["backbone"]
 
 
 def test_planted_duplicate_stops_the_run_unless_allowed(tmp_path, tiny_backbone):
