@@ -1,5 +1,6 @@
 """Leakage and shortcut audit of a dataset's splits, written to audit.json and report.md.
 
+* unreadable images: skipped, counted and listed (or the run stops, see :func:`unreadable`);
 * leakage: split units (videos, FF++ pairs) present in both a cell's training and test data, and
   byte-identical files in different splits (an error unless ``data.allow_duplicates``);
 * balance: images and videos per class and split;
@@ -30,10 +31,36 @@ def _separability(values_real, values_fake) -> float:
     return correct / (len(values_real) + len(values_fake))
 
 
-def run_audit(dataset: Dataset, suite: Suite, files: FileFacts, workers: int = 8) -> dict:
+def scan_files(dataset: Dataset, files: FileFacts, workers: int = 8) -> dict[str, tuple]:
+    """path -> (sha256, format, width, height, problem) for every sample; memoised in ``files``."""
+    paths = [s.path for s in dataset.samples]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing and decoding release the GIL
+        return dict(zip(paths, pool.map(files.facts, paths)))
+
+
+def unreadable(dataset: Dataset, facts: dict, config) -> list[dict]:
+    """The images that do not decode. With ``on_bad_image: fail`` any, and otherwise more than
+    ``max_bad_fraction`` of a class, stop the run before anything is written."""
+    bad = [{"path": s.path, "class": s.cls, "split": s.split, "problem": facts[s.path][4]}
+           for s in dataset.samples if facts[s.path][4]]
+    if not bad:
+        return bad
+    listed = "; ".join(f"{b['path']} ({b['problem']})" for b in bad)
+    if config.on_bad_image == "fail":
+        raise BenchmarkError(f"{len(bad)} unreadable image(s): {listed}; remove or replace them, "
+                             f"or set data.on_bad_image: skip")
+    totals = Counter(s.cls for s in dataset.samples)
+    for cls, count in Counter(b["class"] for b in bad).items():
+        if count / totals[cls] > config.max_bad_fraction:
+            raise BenchmarkError(f"class '{cls}': {count} of {totals[cls]} images are unreadable "
+                                 f"({count / totals[cls]:.1%} > data.max_bad_fraction {config.max_bad_fraction:g}), "
+                                 f"e.g. {bad[0]['path']} ({bad[0]['problem']}); fix the data or raise data.max_bad_fraction")
+    return bad
+
+
+def run_audit(dataset: Dataset, suite: Suite, facts: dict[str, tuple], bad: list[dict] = ()) -> dict:
+    """``dataset`` without the unreadable images ``bad`` (listed in the audit)."""
     samples = dataset.samples
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing is I/O and releases the GIL
-        facts = dict(zip((s.path for s in samples), pool.map(files.facts, (s.path for s in samples))))
 
     def part(cls: str, split: str) -> list:
         return [s for s in samples if s.split == split and s.cls in (dataset.real, cls)]
@@ -55,6 +82,10 @@ def run_audit(dataset: Dataset, suite: Suite, files: FileFacts, workers: int = 8
     duplicates = [
         [{"path": s.path, "class": s.cls, "split": s.split} for s in group]
         for group in by_hash.values() if len({s.split for s in group}) > 1
+    ]
+    conflicts = [  # the same bytes labelled real in one place and fake in another
+        [{"path": s.path, "class": s.cls, "split": s.split} for s in group]
+        for group in by_hash.values() if len({s.label for s in group}) > 1
     ]
 
     counts = {}
@@ -99,9 +130,16 @@ def run_audit(dataset: Dataset, suite: Suite, files: FileFacts, workers: int = 8
             warnings.append(f"train {cell['train']} / test {cell['test']}: {cell['shared_units']} videos in both")
     if duplicates:
         warnings.append(f"{len(duplicates)} byte-identical files appear in more than one split")
+    if conflicts:
+        first = conflicts[0]
+        warnings.append(f"{len(conflicts)} images appear under both a real and a fake class (conflicting labels), "
+                        f"e.g. {first[0]['path']} = {first[1]['path']}")
+    if bad:
+        warnings.append(f"{len(bad)} unreadable images skipped, e.g. {bad[0]['path']} ({bad[0]['problem']})")
     if dataset.left_out:
         warnings.append(f"{dataset.left_out} videos are not listed in the split files and were left out")
-    return {"cells": cells, "duplicates": duplicates, "counts": counts, "classes": classes, "warnings": warnings}
+    return {"cells": cells, "duplicates": duplicates, "conflicting_labels": conflicts, "unreadable": list(bad),
+            "counts": counts, "classes": classes, "warnings": warnings}
 
 
 def check_leaks(audit: dict, allow_duplicates: bool) -> None:

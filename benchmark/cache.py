@@ -4,29 +4,32 @@ frozen encoder.
 Layout under the cache root (``--cache-dir``, default ``$XDG_CACHE_HOME/forgery-benchmark``)::
 
     embeddings/<encoder key>/<shard>.npy    float16 (n, dim) embeddings, memory-mapped on read
-    embeddings/<encoder key>/<shard>.keys   n 32-byte content digests + the sha256 of the .npy
-    file-facts.json                         (path, size, mtime) -> sha256, format, size: skips rereading
+    embeddings/<encoder key>/<shard>.keys   n 32-byte content digests + sha256(digests + .npy bytes)
+    file-facts.json                         (path, size, mtime) -> sha256, format, size, decodes: skips rereading
 
 The encoder key hashes everything that changes an embedding (model config, weights identity,
 preprocessing, decoder); an entry's key is the sha256 of the image's bytes, so renaming a file
 keeps its entry and changing one byte misses. A shard is committed by writing its .keys file
-last; a shard whose files are missing, truncated or fail the checksum is deleted and re-encoded.
+last; a shard whose files are missing, truncated or fail the checksum (which covers the keys and
+the embeddings together, so even two swapped keys are caught) is deleted and re-encoded. A long
+encoding pass commits a shard every ``SHARD_ROWS`` images, so a kill loses at most one shard.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import uuid
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
+from benchmark.images import image_problem
 from benchmark.results import atomic_write
 
 DIGEST = 32
+FORMAT = 2  # 2: the checksum covers keys and embeddings; part of every encoder key
 
 
 def default_cache_dir() -> Path:
@@ -56,18 +59,15 @@ class FileFacts:
                 self.known = {}  # a damaged memo only costs rehashing
         self.changed = False
 
-    def facts(self, path: str) -> tuple[str, str, int, int]:
-        """(sha256 hex, image format, width, height); PIL reads only the header."""
+    def facts(self, path: str) -> tuple[str, str, int, int, str]:
+        """(sha256 hex, image format, width, height, problem); problem is "" for a file that
+        decodes, else why it does not (checked once per file version, then memoised)."""
         stat = os.stat(path)
         key = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
         known = self.known.get(key)
-        if known is None:
-            try:
-                with Image.open(path) as img:
-                    header = [img.format or "?", img.width, img.height]
-            except Exception:  # noqa: BLE001 - unreadable files are reported when they are decoded
-                header = ["unreadable", 0, 0]
-            known = self.known[key] = [sha256_file(path), *header]
+        if known is None or len(known) != 5:
+            problem, fmt, width, height = image_problem(path)
+            known = self.known[key] = [sha256_file(path), fmt, width, height, problem]
             self.changed = True
         return tuple(known)
 
@@ -99,7 +99,7 @@ class EmbeddingCache:
                 if len(raw) < 2 * DIGEST or len(raw) % DIGEST:
                     raise ValueError("truncated keys")
                 keys, checksum = raw[:-DIGEST], raw[-DIGEST:]
-                if hashlib.sha256(shard.read_bytes()).digest() != checksum:
+                if hashlib.sha256(keys + shard.read_bytes()).digest() != checksum:
                     raise ValueError("checksum mismatch")
                 array = np.load(shard, mmap_mode="r")
                 if array.ndim != 2 or array.shape[0] != len(keys) // DIGEST:
@@ -126,12 +126,12 @@ class EmbeddingCache:
         name = uuid.uuid4().hex
         shard = self.dir / f"{name}.npy"
         data = np.ascontiguousarray(embeddings, dtype=np.float16)
-        tmp = self.dir / f".{name}.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, data)
-        os.replace(tmp, shard)
-        checksum = hashlib.sha256(shard.read_bytes()).digest()
-        atomic_write(self.dir / f"{name}.keys", b"".join(bytes.fromhex(k) for k in keys) + checksum)
+        buffer = io.BytesIO()
+        np.save(buffer, data)
+        atomic_write(shard, buffer.getvalue())
+        key_bytes = b"".join(bytes.fromhex(k) for k in keys)
+        checksum = hashlib.sha256(key_bytes + shard.read_bytes()).digest()  # keys and rows, together
+        atomic_write(self.dir / f"{name}.keys", key_bytes + checksum)
         array = np.load(shard, mmap_mode="r")
         for row, key in enumerate(keys):
             self.index[key] = (array, row)

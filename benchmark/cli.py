@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -25,74 +26,149 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", help="where the run is written (default reports/<suite name>/)")
     run.add_argument("--mode", default="both", choices=["both", "train", "test"],
                      help="train and test (default), train only, or test saved final_model.pth files")
-    run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available")
-    run.add_argument("--workers", type=int, default=None, help="image decoding processes (default: cores - 1)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    run.add_argument("--workers", type=_non_negative, default=None, help="image decoding processes (default: cores - 1)")
     run.add_argument("--cache-dir", help="embedding cache (default $XDG_CACHE_HOME/forgery-benchmark, else ~/.cache/...)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    run.add_argument("--extend", action="store_true",
+                     help="add more seeds, test sets, detectors or metrics to a finished run (finished cells stay)")
 
-    validate = commands.add_parser("validate", help="check a suite (keys, plugins) and print it resolved")
+    validate = commands.add_parser("validate", help="check a suite (keys, plugins, options; with --data-dir the "
+                                   "data too) and print it resolved")
     validate.add_argument("suite")
     _add_set(validate)
+    validate.add_argument("--data-dir", help="also check the data: class folders, images, counts per split")
 
     commands.add_parser("plugins", help="list every detector, prompt set and metric with where it comes from")
 
     perf = commands.add_parser("perf", help="measure encoder, pipeline and whole-study throughput; prints JSON")
-    perf.add_argument("data_dir", help="folder of class folders, e.g. ../shared/data/faces")
+    perf.add_argument("data_dir", nargs="?", help="folder of class folders, e.g. ../shared/data/faces "
+                      "(default: generated synthetic faces)")
     perf.add_argument("--real", default="Real", help="the real class folder (default Real)")
     perf.add_argument("--backbone", default="ViT-S-32-alt", help="open_clip model, random weights (default ViT-S-32-alt)")
     perf.add_argument("--limit", type=int, default=100, help="videos/images per class (default 100; 0 = all)")
     perf.add_argument("--epochs", type=int, default=15)
     perf.add_argument("--workers", type=int, default=None)
-    perf.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    perf.add_argument("--device", default="auto")
 
     report = commands.add_parser("report", help="rebuild a run's report, or compare several runs")
     report.add_argument("run_dirs", nargs="+", help="run directories (the --output-dir of runs)")
     report.add_argument("--metric", default="auc", help="metric to compare across runs (default auc)")
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a suite key, value parsed as YAML (repeatable), e.g. detectors.clip-adapter.epochs=2")
+    shortcuts = parser.add_argument_group("shortcuts (set the option on every detector that has it)")
+    shortcuts.add_argument("--epochs", type=_positive)
+    shortcuts.add_argument("--lr", type=float)
+    shortcuts.add_argument("--batch-size", type=_positive)
+    shortcuts.add_argument("--seed", type=int, help="run this one seed (sets seeds)")
+    shortcuts.add_argument("--seeds", type=_int_list, help="comma-separated seeds, e.g. 1,2,3")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def load_with_shortcuts(args):
+    """The suite with --set overrides and the shortcut flags applied."""
+    from benchmark import plugins
+    from benchmark.resolve import shortcut_overrides
+    from benchmark.suite import load_suite
+
+    suite = load_suite(args.suite, args.overrides)
+    values = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
+              "seeds": [args.seed] if args.seed is not None else args.seeds}
+    extra = shortcut_overrides(suite, plugins.collect().detectors, values)
+    return load_suite(args.suite, [*args.overrides, *extra]) if extra else suite
 
 
 def _run(args, console: Console) -> int:
     from benchmark.runner import Run, RunOptions
-    from benchmark.suite import load_suite
 
-    suite = load_suite(args.suite, args.overrides)
+    suite = load_with_shortcuts(args)
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
                          mode=args.mode, device=args.device, workers=args.workers,
                          cache_dir=Path(args.cache_dir) if args.cache_dir else None, no_cache=args.no_cache,
-                         console=console)
+                         extend=args.extend, console=console)
     Run(suite, options).run()
     return 0
 
 
 def _validate(args, console: Console) -> int:
+    """Everything `run` would reject before training; with --data-dir (or data.root) the data too."""
     from benchmark import plugins
-    from benchmark.runner import resolve_detectors
-    from benchmark.suite import load_suite
+    from benchmark.resolve import resolve_detectors
 
-    suite = load_suite(args.suite, args.overrides)
+    suite = load_with_shortcuts(args)
     registry = plugins.collect()
     resolve_detectors(suite, registry.detectors)
     registry.prompt_sets.get(suite.prompts, where=f"{suite.source}: prompts")
     for metric in suite.metrics:
         registry.metrics.get(metric, where=f"{suite.source}: metrics")
-    console.print(suite.to_yaml(), markup=False, highlight=False)
+    if args.data_dir or (suite.data.root and suite.data.synthetic is None):
+        _validate_data(suite, args.data_dir, console)
+    else:
+        console.print(suite.to_yaml(), markup=False, highlight=False)
     console.print(f"[green]ok[/]: {suite.source}")
     return 0
+
+
+def _validate_data(suite, data_dir, console: Console) -> None:
+    import tempfile
+
+    from benchmark.runner import Run, RunOptions, data_summary
+
+    with tempfile.TemporaryDirectory() as scratch:  # checks only: nothing is written there
+        run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, no_cache=True,
+                                    workers=0, console=console))
+    console.print(run.suite.to_yaml(), markup=False, highlight=False)
+    table = Table(title="images (videos) per class and split")
+    summary = data_summary(run.dataset)
+    table.add_column("class")
+    for column in summary.columns:
+        table.add_column(str(column), justify="right")
+    for cls, row in summary.iterrows():
+        table.add_row(cls, *row.tolist())
+    console.print(table)
+    for warning in run.audit["warnings"]:
+        console.print(f"[yellow]audit warning:[/] {warning}", highlight=False)
 
 
 def _plugins(args, console: Console) -> int:
     from benchmark import plugins
 
+    found = plugins.collect()
     table = Table(title="Installed plugins")
     for column in ("kind", "name", "source"):
         table.add_column(column)
-    for kind, entry in plugins.collect().all():
+    for kind, entry in found.all():
         table.add_row(kind, entry.name, entry.source)
+    for name, why in found.conflicts():
+        table.add_row("[red]broken[/]", name, why)
+    for plugin, why in found.broken:
+        table.add_row("[red]broken[/]", plugin, why)
     console.print(table)
     return 0
 
@@ -102,7 +178,9 @@ def _report(args, console: Console) -> int:
     from benchmark.results import atomic_write
 
     if len(args.run_dirs) == 1:
-        rows, meta, markdown = rebuild_report(args.run_dirs[0])
+        rows, meta, markdown, problems = rebuild_report(args.run_dirs[0])
+        for problem in problems:
+            Console(stderr=True).print(f"[yellow]warning:[/] {problem}", highlight=False)
         atomic_write(Path(args.run_dirs[0]) / "report.md", markdown)
         render_console(rows, meta, console)
         console.print(f"report: {Path(args.run_dirs[0]) / 'report.md'}")
@@ -122,7 +200,7 @@ def _perf(args, console: Console) -> int:
 
     from benchmark.perf import run_perf
 
-    figures = run_perf(args.data_dir, real=args.real, backbone=args.backbone, limit=args.limit or None,
+    figures = run_perf(args.data_dir, console=Console(stderr=True), real=args.real, backbone=args.backbone, limit=args.limit or None,
                        epochs=args.epochs, workers=args.workers, device=args.device)
     print(json.dumps(figures, indent=2))
     return 0
@@ -134,14 +212,30 @@ COMMANDS = {"perf": _perf, "run": _run, "validate": _validate, "plugins": _plugi
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console()
+    errors = Console(stderr=True)
     try:
         return COMMANDS[args.command](args, console)
     except BenchmarkError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+        _traceback(args, e)
+        errors.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+        return 2
+    except OSError as e:  # disk full, read-only or missing folders: name the path
+        _traceback(args, e)
+        where = e.filename or "output"
+        hint = "free some space" if e.errno == errno.ENOSPC else "check the path and its permissions"
+        errors.print(f"[bold red]error:[/] cannot write or read {where}: {e.strerror or e}; {hint}, then rerun "
+                     f"the same command to resume", markup=True, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted: finished cells are kept; rerun the same command to resume")
+        errors.print("interrupted: finished cells are kept; rerun the same command to resume")
         return 130
+
+
+def _traceback(args, error: BaseException) -> None:
+    if args.debug:
+        import traceback
+
+        traceback.print_exception(error.__cause__ or error, file=sys.stderr)
 
 
 if __name__ == "__main__":

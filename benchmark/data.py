@@ -16,6 +16,8 @@ split too, so no image used in training is ever scored in a test cell.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,14 +65,19 @@ class Dataset:
     def by_path(self) -> dict[str, Sample]:
         return {s.path: s for s in self.samples}
 
+    def without(self, paths: Iterable[str]) -> "Dataset":
+        """The dataset less ``paths`` (unreadable images); every class must still fill every split."""
+        dropped = set(paths)
+        samples = tuple(s for s in self.samples if s.path not in dropped)
+        _check_every_split_filled(list(samples), list(dict.fromkeys(s.cls for s in self.samples)), None,
+                                  why="every one of its images there is unreadable")
+        return dataclasses.replace(self, samples=samples)
+
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
             [(s.path, s.cls, s.video, s.unit, s.split) for s in self.samples],
             columns=["path", "class", "video", "unit", "split"],
         )
-
-    def write_splits(self, path: Path) -> None:
-        self.to_frame()[["path", "class", "split"]].to_csv(path, index=False)
 
 
 def _natural(path: Path):
@@ -82,14 +89,43 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
 
 
+def _loops_back(sub: Path, class_dir: Path) -> bool:
+    """A symlinked sub-folder pointing at its class folder or above would list images twice."""
+    target, here = sub.resolve(), class_dir.resolve()
+    return target == here or target in here.parents
+
+
 def list_videos(class_dir: Path) -> dict[str, list[Path]]:
-    """video id -> frames: each sub-folder is a video; loose images are videos of one frame."""
+    """video id -> frames: each sub-folder is a video; loose images are videos of one frame.
+    Links that loop (or point back up) are skipped."""
     videos: dict[str, list[Path]] = {image.name: [image] for image in _images_in(class_dir)}
-    for sub in sorted(p for p in class_dir.iterdir() if p.is_dir()):
+    for sub in sorted(p for p in class_dir.iterdir() if p.is_dir() and not _loops_back(p, class_dir)):
         frames = _images_in(sub)
         if frames:
             videos[sub.name] = frames
     return videos
+
+
+def available_classes(config: DataConfig, root: Path) -> list[str]:
+    """The manipulation classes present in the data: what `test: all` means."""
+    where = root / "manipulated_sequences" if config.layout == "ffpp" else root
+    if not where.is_dir():
+        return []
+    return sorted(p.name for p in where.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != config.real)
+
+
+OFFICIAL_SPLITS = Path(__file__).resolve().parent / "ffpp_splits"
+
+
+def splits_folder(value: str | None, relative_to: Path) -> Path | None:
+    """``data.splits``: ``official`` (FF++'s lists, shipped with the harness) or a folder."""
+    if value is None:
+        return None
+    if value == "official":
+        return OFFICIAL_SPLITS
+    path = Path(value)
+    return path if path.is_absolute() else relative_to / path
 
 
 def _class_dirs(config: DataConfig, root: Path, classes: list[str]) -> dict[str, Path]:
@@ -104,7 +140,9 @@ def _class_dirs(config: DataConfig, root: Path, classes: list[str]) -> dict[str,
     for cls, folder in dirs.items():
         if not folder.is_dir():
             available = sorted(p.name for p in where.iterdir() if p.is_dir()) if where.is_dir() else []
-            hint = f" (folders in {where}: {', '.join(available)})" if available else ""
+            close = difflib.get_close_matches(cls, available, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint += f" (folders in {where}: {', '.join(available)})" if available else ""
             key = "data.real" if cls == config.real else "pairings"
             raise BenchmarkError(f"{key}: class '{cls}' not found: no folder {folder}{hint}")
     return dirs
@@ -119,7 +157,8 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
     videos = {cls: list_videos(folder) for cls, folder in class_dirs.items()}
     for cls, found in videos.items():
         if not found:
-            raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images found (directly or in one folder per video)")
+            raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images in {class_dirs[cls]} "
+                                 f"(directly or in one folder per video); add images or fix the folder name")
     names = {cls: list(found) for cls, found in videos.items()}
     if splits_dir is not None:
         assignment, units = assign_official(names, load_official_splits(splits_dir))
@@ -141,11 +180,11 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
     return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out)
 
 
-def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir) -> None:
+def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir, why: str = "") -> None:
     present = {(s.cls, s.split) for s in samples}
     for cls in classes:
         for split in SPLITS:
             if (cls, split) not in present:
-                why = (f"none of its videos is listed in {splits_dir}/{split}.json" if splits_dir
-                       else "it has too few videos/images to split; at least 3 are needed")
+                why = why or (f"none of its videos is listed in {splits_dir}/{split}.json" if splits_dir
+                              else "it has too few videos/images to split; at least 3 are needed")
                 raise BenchmarkError(f"class '{cls}' has no {split} images: {why}")

@@ -13,12 +13,14 @@ The harness, not the detector, owns devices, seeds, data loading and files. Two 
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
+from benchmark.checkpoints import Checkpoint
 from benchmark.prompts import PromptSet
 
 
@@ -52,8 +54,17 @@ class FitContext:
     log: Callable[[str], None]
     # encode_text(list[str]) -> (n, d) normalised text embeddings from the frozen encoder
     encode_text: Callable[[list[str]], torch.Tensor] | None = None
-    # save_checkpoint(epoch, metrics) writes checkpoint_epoch_<epoch>.pth from detector.state_dict()
-    save_checkpoint: Callable[[int, dict], None] = lambda epoch, metrics: None
+    # save_checkpoint(epoch, stats, resume=None) after each epoch: writes checkpoint_epoch_<epoch>.pth
+    # from detector.state_dict(), scores val (this drives best-epoch selection) and stops the run on
+    # a NaN stat. ``resume``: what the detector needs to continue exactly after this epoch (optimizer
+    # state_dict, generator states: tensors and plain values); without it a restart begins at epoch 1.
+    save_checkpoint: Callable[..., None] = lambda epoch, stats, resume=None: None
+    # when a killed training run is resumed: the last finished epoch's Checkpoint(epoch, state, extra),
+    # with the global RNGs already restored; fit() loads it and continues at epoch + 1
+    resume: Checkpoint | None = None
+    epoch: int = 0  # the last epoch checkpointed (for messages)
+    # the generator ctx.image_batches shuffles with; saved in checkpoints so a resume continues it
+    batch_generator: torch.Generator | None = None
     # epoch_progress(epochs) -> context manager yielding advance(**fields)
     progress: Callable[..., Any] | None = None
     # for pixel detectors: image_batches(samples, transform, batch_size, shuffle) -> (images, labels)
@@ -77,7 +88,21 @@ class Detector(abc.ABC):
 
     @abc.abstractmethod
     def state_dict(self) -> dict:
-        """Everything ``load_state_dict`` needs to score again without refitting."""
+        """Everything ``load_state_dict`` needs to score again without refitting: tensors and plain
+        containers only (checkpoints load with ``weights_only=True``; save a scikit-learn model as
+        its arrays)."""
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict) -> None: ...
+
+
+def check_range(name: str, value, low=None, high=None, inclusive: bool = True) -> None:
+    """For detector factories: ``low <= value < high`` (``low < value`` when not ``inclusive``),
+    finite; raises ValueError naming the option, which the harness reports as
+    ``detectors.<name>.<option>: ...`` before anything runs."""
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    if low is not None and (value < low or (not inclusive and value == low)):
+        raise ValueError(f"{name}: must be {'>=' if inclusive else '>'} {low}, got {value!r}")
+    if high is not None and value >= high:
+        raise ValueError(f"{name}: must be in [{low}, {high}), got {value!r}")

@@ -39,13 +39,22 @@ def git_commit() -> str | None:
 
 
 def resolve_device(requested: str) -> torch.device:
+    """auto | cpu | cuda | cuda:N; a device this machine lacks is a one-line error."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BenchmarkError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
-    if requested not in ("cpu", "cuda"):
-        raise BenchmarkError(f"--device must be auto, cpu or cuda, got {requested!r}")
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise BenchmarkError(f"--device must be auto, cpu, cuda or cuda:N, got {requested!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BenchmarkError(f"--device {requested}: no CUDA device is visible to torch; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BenchmarkError(f"--device {requested}: this machine has {torch.cuda.device_count()} CUDA "
+                                 f"device(s), numbered from 0")
+    return device
 
 
 def describe_device(device: torch.device) -> str:

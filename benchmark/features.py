@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from benchmark.cache import FORMAT as CACHE_FORMAT
 from benchmark.cache import EmbeddingCache
 from benchmark.detector import EncoderSpec
 from benchmark.errors import BenchmarkError
@@ -113,25 +114,33 @@ class FrozenEncoder:
             text = self.model.encode_text(tokens)
         return _as_stored(torch.nn.functional.normalize(text.float(), dim=-1).cpu())
 
-    @torch.inference_mode()
     def encode_paths(self, paths: list[str], advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
+        """(len(paths), dim) embeddings, in order."""
         if not paths:
             raise BenchmarkError("no images to encode")
         out: torch.Tensor | None = None
-        pin = self.device.type == "cuda"
-        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size)
-        for images, indices, errors in loader:
-            if errors:
-                index, message = errors[0]
-                raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
-            with _autocast(self.device):
-                embeddings = self.model.encode_image(images.to(self.device, non_blocking=True))
-            embeddings = _as_stored(torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu())
+        for indices, embeddings in self.iter_encode(paths):
             if out is None:
                 out = torch.empty(len(paths), embeddings.shape[1])
             out[indices] = embeddings
             advance(len(indices))
         return out
+
+    @torch.inference_mode()
+    def iter_encode(self, paths: list[str]):
+        """(indices, embeddings) per batch, in order, decoded by parallel workers."""
+        pin = self.device.type == "cuda"
+        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size)
+        for images, indices, errors in loader:
+            if errors:  # files are checked before encoding; this one changed since
+                index, message = errors[0]
+                raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
+            with _autocast(self.device):
+                embeddings = self.model.encode_image(images.to(self.device, non_blocking=True))
+            yield indices, _as_stored(torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu())
+
+
+SHARD_ROWS = 2048  # images per committed cache shard during an encoding pass
 
 
 def default_workers() -> int:
@@ -165,6 +174,7 @@ def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode:
         # mean/std, interpolation and resize mode come from here; the rest from model_cfg
         "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
         "decoder": decoder_name(fast_decode),
+        "cache_format": CACHE_FORMAT,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -221,16 +231,27 @@ class FeatureStore:
                 self.counts["cache_hits"] += len(hits)
         missing = [d for d in wanted if d not in memory]
         if missing:
-            task = progress.add_task(f"encode {spec.model}", total=len(missing), stats="") if progress else None
-            advance = (lambda n: progress.advance(task, n)) if progress else (lambda n: None)
-            embeddings = self.encoder(spec).encode_paths([wanted[d] for d in missing], advance)
-            if progress:
-                progress.remove_task(task)
-            memory.update(zip(missing, embeddings))
-            self.counts["images_encoded"] += len(missing)
-            if cache is not None:
-                cache.put(missing, embeddings.numpy())
+            self._encode(spec, [wanted[d] for d in missing], missing, memory, cache, progress)
         return torch.stack([memory[d] for d in digests])
+
+    def _encode(self, spec, paths, digests, memory, cache, progress) -> None:
+        """Encode ``paths``, committing a cache shard every SHARD_ROWS images, so a kill during a
+        long pass loses at most one shard of work."""
+        task = progress.add_task(f"encode {spec.model}", total=len(paths), stats="") if progress else None
+        pending: list[int] = []
+        for indices, embeddings in self.encoder(spec).iter_encode(paths):
+            for index, row in zip(indices.tolist(), embeddings):
+                memory[digests[index]] = row
+                pending.append(index)
+            self.counts["images_encoded"] += len(indices)
+            if progress:
+                progress.advance(task, len(indices))
+            if cache is not None and (len(pending) >= SHARD_ROWS or pending[-1] == len(paths) - 1):
+                keys = [digests[i] for i in pending]
+                cache.put(keys, torch.stack([memory[k] for k in keys]).numpy())
+                pending = []
+        if progress:
+            progress.remove_task(task)
 
     def texts(self, spec: EncoderSpec, texts: list[str]) -> torch.Tensor:
         cache = self._cache(spec)

@@ -1,6 +1,10 @@
-"""Reading images: any mode PIL opens becomes 8-bit RGB, and a parallel loader for encoding."""
+"""Reading images: any mode PIL opens becomes 8-bit RGB, a check that a file decodes at all, and
+parallel loaders for encoding and for pixel detectors."""
 
 from __future__ import annotations
+
+import os
+import warnings
 
 import numpy as np
 import torch
@@ -31,6 +35,32 @@ def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(background, rgba)
         return img.convert("RGB")
+
+
+def image_problem(path: str) -> tuple[str, str, int, int]:
+    """(problem, format, width, height) of one file: problem is "" when it decodes completely.
+
+    A full decode (at reduced scale for JPEGs, which still reads every byte) finds truncated files;
+    images beyond PIL's decompression-bomb limit count as unreadable rather than as a warning.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file (0 bytes)", "unreadable", 0, 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                header = (img.format or "?", img.width, img.height)
+                if img.format == "JPEG":
+                    img.draft("RGB", (64, 64))
+                img.load()
+        return "", *header
+    except Image.DecompressionBombError as e:
+        return f"decompression bomb: {e}".split(" could be")[0], "unreadable", 0, 0
+    except Image.DecompressionBombWarning as e:
+        return f"decompression bomb: {str(e).split(' could be')[0]}", "unreadable", 0, 0
+    except Exception as e:  # noqa: BLE001 - any failure to decode makes the file unreadable
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"{type(e).__name__}: {message}"[:200], "unreadable", 0, 0
 
 
 class ImageFiles(torch.utils.data.Dataset):
@@ -75,13 +105,15 @@ def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bo
     )
 
 
-def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, seed: int, workers: int):
-    """(images, labels) batches for detectors that train on pixels; decoding runs in workers."""
+def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, generator: torch.Generator,
+                  workers: int):
+    """(images, labels) batches for detectors that train on pixels; decoding runs in workers.
+    ``generator`` lives as long as the training run: each shuffled pass draws a new order from it."""
     loader = torch.utils.data.DataLoader(
         ImageFiles(list(paths), transform),
         batch_size=batch_size,
         shuffle=shuffle,
-        generator=torch.Generator().manual_seed(seed),
+        generator=generator,
         num_workers=workers,
         collate_fn=_collate,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from benchmark import synthetic
 from benchmark.data import list_videos
 from benchmark.detector import EncoderSpec
 from benchmark.environment import describe_device, resolve_device
@@ -46,8 +47,14 @@ def _timed(fn):
     return time.perf_counter() - start, value
 
 
-def run_perf(data_dir: str, real: str = "Real", backbone: str = "ViT-S-32-alt", limit: int | None = 100,
-             epochs: int = 15, workers: int | None = None, device: str = "auto") -> dict:
+def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32-alt", limit: int | None = 100,
+             epochs: int = 15, workers: int | None = None, device: str = "auto", console: Console | None = None) -> dict:
+    """Figures on ``data_dir``'s images, or on generated synthetic faces when it is None."""
+    if data_dir is None:
+        data_dir = synthetic.generate(Path(tempfile.mkdtemp(prefix="benchmark-perf-data-")), videos=limit or 100)
+        real = synthetic.REAL
+        if console:
+            console.print(f"perf: no folder given: generated synthetic faces in {data_dir}", style="dim")
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise BenchmarkError(f"perf: {data_dir} is not a folder; pass a folder of class folders, e.g. ../shared/data/faces")

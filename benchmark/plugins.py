@@ -1,10 +1,16 @@
 """Plugin manager: loads every plugin of the ``benchmark`` entry-point group and collects what
-their hooks register into name -> entry registries that check duplicates and unknown names."""
+their hooks register into name -> entry registries that check duplicates and unknown names.
+
+Plugins fail alone: a package that does not import, implements an unknown hook, raises inside a
+hook or registers a name another plugin also registers is listed as broken with a one-line
+reason; every other plugin keeps working, and only a run that needs the broken name stops.
+"""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -21,31 +27,37 @@ ENTRY_POINT_GROUP = "benchmark"
 class Entry:
     name: str
     value: Any
-    source: str  # "<distribution> (<module>)": where a user goes to read or fix it
+    source: str  # "<distribution> <version> (<module>)": where a user goes to read or fix it
 
 
 @dataclass
 class Registry:
     kind: str  # "detector", "prompt set", "metric": used in messages
     entries: dict[str, Entry] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (plugin, reason), shared by all kinds
 
     def add(self, name: str, value: Any, source: str) -> None:
         if not isinstance(name, str) or not name:
             raise BenchmarkError(f"{source}: {self.kind} name must be a non-empty string, got {name!r}")
-        if name in self.entries:
-            raise BenchmarkError(
-                f"{self.kind} '{name}' is registered twice: by {self.entries[name].source} "
-                f"and by {source}; uninstall or rename one of them"
-            )
-        self.entries[name] = Entry(name, value, source)
+        if name in self.conflicts:
+            self.conflicts[name] += f" and by {source}"
+        elif name in self.entries:
+            first = self.entries.pop(name).source
+            self.conflicts[name] = f"{self.kind} '{name}' is registered twice: by {first} and by {source}"
+        else:
+            self.entries[name] = Entry(name, value, source)
 
     def get(self, name: str, where: str = "") -> Entry:
+        prefix = f"{where}: " if where else ""
+        if name in self.conflicts:
+            raise BenchmarkError(f"{prefix}{self.conflicts[name]}; uninstall or rename one of them")
         if name not in self.entries:
             close = difflib.get_close_matches(str(name), list(self.entries), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             known = ", ".join(sorted(self.entries)) or "none installed"
-            prefix = f"{where}: " if where else ""
-            raise BenchmarkError(f"{prefix}unknown {self.kind} '{name}'{hint} (known: {known})")
+            broken = "".join(f"; plugin {plugin} is broken ({reason})" for plugin, reason in self.broken)
+            raise BenchmarkError(f"{prefix}unknown {self.kind} '{name}'{hint} (known: {known}){broken}")
         return self.entries[name]
 
     def __iter__(self):
@@ -57,65 +69,123 @@ class Plugins:
     detectors: Registry
     prompt_sets: Registry
     metrics: Registry
+    broken: list[tuple[str, str]]  # (plugin, one-line reason)
 
     def all(self):
         for registry in (self.detectors, self.prompt_sets, self.metrics):
             for entry in registry:
                 yield registry.kind, entry
 
-
-def make_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("benchmark")
-    pm.add_hookspecs(hookspecs)
-    if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    pm.check_pending()  # a misspelled hook name in a plugin is an error, not a silent no-op
-    return pm
+    def conflicts(self):
+        for registry in (self.detectors, self.prompt_sets, self.metrics):
+            yield from registry.conflicts.items()
 
 
-_manager: pluggy.PluginManager | None = None
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
 
 
-def get_manager() -> pluggy.PluginManager:
+class Manager:
+    """A pluggy manager plus what failed to load and which distribution each plugin came from."""
+
+    def __init__(self, load_entry_points: bool = True):
+        self.pm = pluggy.PluginManager("benchmark")
+        self.pm.add_hookspecs(hookspecs)
+        self.broken: list[tuple[str, str]] = []
+        self.dists: dict[int, str] = {}  # id(plugin) -> "<distribution> <version>"
+        if load_entry_points:
+            for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                self._load(entry_point)
+
+    def _load(self, entry_point) -> None:
+        dist = f"{entry_point.dist.name} {entry_point.dist.version}" if entry_point.dist else entry_point.name
+        label = f"{dist} ({entry_point.value})"
+        try:
+            plugin = entry_point.load()
+        except Exception as e:  # noqa: BLE001 - a plugin's import can fail any way
+            self.broken.append((label, f"import failed: {_one_line(e)}"))
+            return
+        self.register(plugin, entry_point.name, label)
+        self.dists[id(plugin)] = dist
+
+    def register(self, plugin, name: str, label: str | None = None) -> None:
+        """Register one plugin; a misspelled hook or a bad signature marks it broken instead."""
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()  # a misspelled hook name is an error, not a silent no-op
+        except (pluggy.PluginValidationError, ValueError) as e:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self.broken.append((label or name, f"not a valid plugin: {_one_line(e)}"))
+
+    def unregister(self, plugin) -> None:
+        self.pm.unregister(plugin)
+
+    def source_of(self, plugin) -> str:
+        """"<distribution> <version> (<module>)" for installed plugins, else its registered name."""
+        module = getattr(plugin, "__name__", None) or self.pm.get_name(plugin)
+        dist = self.dists.get(id(plugin))
+        return f"{dist} ({module})" if dist else (self.pm.get_name(plugin) or repr(plugin))
+
+
+_manager: Manager | None = None
+
+
+def get_manager() -> Manager:
     """The process-wide plugin manager; tests register extra plugins on it and unregister them."""
     global _manager
     if _manager is None:
-        _manager = make_manager()
+        _manager = Manager()
     return _manager
 
 
-def _source_of(pm: pluggy.PluginManager, plugin) -> str:
-    """"<distribution> (<module>)" for installed plugins, else the name it was registered under."""
-    for registered, dist in pm.list_plugin_distinfo():
-        if registered is plugin:
-            return f"{dist.project_name} ({getattr(plugin, '__name__', pm.get_name(plugin))})"
-    return pm.get_name(plugin) or repr(plugin)
-
-
-def collect(pm: pluggy.PluginManager | None = None) -> Plugins:
+def collect(manager: Manager | None = None) -> Plugins:
     """Call every registration hook implementation once, each with a ``register`` callback that
     knows which plugin it belongs to, so duplicates and listings can name their source."""
-    pm = pm or get_manager()
-    plugins = Plugins(Registry("detector"), Registry("prompt set"), Registry("metric"))
+    manager = manager or get_manager()
+    broken = list(manager.broken)
+    plugins = Plugins(Registry("detector", broken=broken), Registry("prompt set", broken=broken),
+                      Registry("metric", broken=broken), broken)
     adders = {
-        "register_detectors": lambda source: lambda name, factory: plugins.detectors.add(name, factory, source),
+        "register_detectors": lambda source: lambda name, factory: _add_detector(plugins, name, factory, source),
         "register_prompt_sets": lambda source: lambda name, prompts: _add_prompts(plugins, name, prompts, source),
         "register_metrics": lambda source: lambda metric: _add_metric(plugins, metric, source),
     }
     for hook_name, make_register in adders.items():
         # pluggy calls implementations last-registered first; reverse for a stable, natural order
-        for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
-            impl.function(register=make_register(_source_of(pm, impl.plugin)))
+        for impl in reversed(getattr(manager.pm.hook, hook_name).get_hookimpls()):
+            source = manager.source_of(impl.plugin)
+            if any(plugin == source for plugin, _ in broken):
+                continue
+            try:
+                impl.function(register=make_register(source))
+            except Exception as e:  # noqa: BLE001 - a plugin's hook may fail any way; only it is lost
+                _drop(plugins, source)
+                broken.append((source, f"{hook_name} failed: {_one_line(e)}"))
     return plugins
+
+
+def _drop(plugins: Plugins, source: str) -> None:
+    """Forget everything a plugin registered before its hook failed."""
+    for registry in (plugins.detectors, plugins.prompt_sets, plugins.metrics):
+        for name in [n for n, e in registry.entries.items() if e.source == source]:
+            del registry.entries[name]
+
+
+def _add_detector(plugins: Plugins, name, factory, source):
+    if not callable(factory):
+        raise BenchmarkError(f"detector '{name}' must be a class or factory function, got {factory!r}")
+    plugins.detectors.add(name, factory, source)
 
 
 def _add_prompts(plugins: Plugins, name, prompts, source):
     if not isinstance(prompts, PromptSet):
-        raise BenchmarkError(f"{source}: prompt set '{name}' must be a benchmark.prompts.PromptSet")
+        raise BenchmarkError(f"prompt set '{name}' must be a benchmark.prompts.PromptSet")
     plugins.prompt_sets.add(name, prompts, source)
 
 
 def _add_metric(plugins: Plugins, metric, source):
     if not isinstance(metric, Metric):
-        raise BenchmarkError(f"{source}: register_metrics expects a benchmark.metrics.Metric, got {metric!r}")
+        raise BenchmarkError(f"register_metrics expects a benchmark.metrics.Metric, got {metric!r}")
     plugins.metrics.add(metric.name, metric, source)

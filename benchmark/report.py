@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.errors import BenchmarkError
-from benchmark.results import read_results
+from benchmark.results import read_results_checked
 
 DEMO_NOTICE = (
     "SMOKE DEMO: synthetic cartoon faces and a randomly initialised backbone. "
@@ -163,28 +163,33 @@ def audit_markdown(audit: dict) -> list[str]:
     return lines + [""]
 
 
-def load_run(run_dir: str | Path) -> tuple[list[dict], dict]:
+def load_run(run_dir: str | Path) -> tuple[list[dict], dict, list[str]]:
+    """(rows, meta, problems with results.jsonl)."""
     run_dir = Path(run_dir)
     meta_path = run_dir / "meta.json"
     if not meta_path.exists():
         raise BenchmarkError(f"{run_dir} is not a run directory (no meta.json); pass the --output-dir of a run")
-    meta = json.loads(meta_path.read_text())
-    return read_results(run_dir), meta
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError:
+        raise BenchmarkError(f"{meta_path} is damaged (not JSON)") from None
+    rows, problems = read_results_checked(run_dir)
+    return rows, meta, problems
 
 
-def rebuild_report(run_dir: str | Path) -> tuple[list[dict], dict, str]:
+def rebuild_report(run_dir: str | Path) -> tuple[list[dict], dict, str, list[str]]:
     """A report from the run directory alone: results.jsonl, meta.json and audit.json."""
-    rows, meta = load_run(run_dir)
+    rows, meta, problems = load_run(run_dir)
     audit_path = Path(run_dir) / "audit.json"
     audit = json.loads(audit_path.read_text()) if audit_path.exists() else None
-    return rows, meta, render_markdown(rows, meta, audit)
+    return rows, meta, render_markdown(rows, meta, audit), problems
 
 
 def compare(run_dirs: list[str | Path], metric: str) -> pd.DataFrame:
     """One row per (detector, train, test), one column per run: ``metric`` pooled over seeds."""
     columns = {}
     for run_dir in run_dirs:
-        rows, meta = load_run(run_dir)
+        rows, meta, _ = load_run(run_dir)
         if not rows:
             continue
         frame = pd.DataFrame(rows)

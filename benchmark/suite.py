@@ -7,7 +7,9 @@ came from the file or from ``--set dotted.key=value`` (whose value is parsed as 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -27,11 +29,13 @@ SCHEMA: dict[str, Any] = {
         "real": "Real_youtube",
         "layout": "folders",
         "compression": "c23",  # ffpp layout only
-        "splits": None,  # folder with FF++'s train.json, val.json, test.json
+        "splits": None,  # "official" (FF++'s, shipped), or a folder with train.json, val.json, test.json
         "split": {"train": 0.7, "val": 0.15, "test": 0.15},  # used when there are no split files
         "frames_per_video": None,  # N evenly spaced frames per video; all when null
         "allow_duplicates": False,  # byte-identical files across splits: error, or only a warning
         "fast_decode": False,  # decode JPEGs at reduced scale (faster, slightly different embeddings)
+        "on_bad_image": "skip",  # unreadable images: skip (counted, listed) or fail (stop, listing all)
+        "max_bad_fraction": 0.01,  # more unreadable images than this in any class stops the run
         "synthetic": ANY,  # demo data the harness generates itself (see benchmark.synthetic)
     },
     "selection": {
@@ -39,13 +43,17 @@ SCHEMA: dict[str, Any] = {
         "threshold": "val",  # val: F1/accuracy threshold chosen on val; or a number such as 0.5
         "oracle": False,  # also report oracle_auc: the best epoch picked on test (optimistic; labelled)
     },
-    "pairings": ANY,
+    "pairings": ANY,  # [{train: X, test: [Y, ...] | all}, ...] or {matrix: [A, B, ...]}
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
     "prompts": "default",
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
 }
 LAYOUTS = ("folders", "ffpp")
+BAD_IMAGE_POLICIES = ("skip", "fail")
+ALL = "all"  # `test: all`: every manipulation class of the data
+SEED_RANGE = (0, 2**32 - 1)  # numpy's seed range
+MAX_SUITE_VALUES = 100_000  # YAML aliases can make a 1 KB file expand to billions of values
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class DataConfig:
     frames_per_video: int | None = None
     allow_duplicates: bool = False
     fast_decode: bool = False
+    on_bad_image: str = "skip"
+    max_bad_fraction: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -107,17 +117,35 @@ class Suite:
     def to_yaml(self) -> str:
         return yaml.safe_dump(_plain(self.raw), sort_keys=False)
 
+    def resolved(self, root: Path, splits: str | None, classes: list[str] | None = None) -> "Suite":
+        """This suite as it ran: the data root (and splits folder) absolute, so the suite.yaml saved
+        in a run dir reruns that run; ``test: all`` expanded to the data's manipulation ``classes``."""
+        raw = copy.deepcopy(_plain(self.raw))
+        raw["data"]["root"] = str(Path(root).resolve())
+        raw["data"]["splits"] = splits
+        pairings = []
+        for pairing in self.pairings:
+            tests = pairing.test
+            if tests == (ALL,):
+                if not classes:
+                    raise BenchmarkError(f"{self.source}: pairings: 'test: all' found no manipulation class "
+                                         f"folders in {root}")
+                tests = tuple(classes)
+            pairings.append(Pairing(pairing.train, tests))
+        raw["pairings"] = [{"train": p.train, "test": list(p.test)} for p in pairings]
+        return dataclasses.replace(self, pairings=tuple(pairings), raw=raw,
+                                   data=dataclasses.replace(self.data, root=raw["data"]["root"], splits=splits))
+
 
 def load_suite(path: str | Path, overrides: list[str] = ()) -> Suite:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise BenchmarkError(f"cannot read suite file {path}: {e.strerror}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise BenchmarkError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    except UnicodeDecodeError as e:
+        raise BenchmarkError(f"{path}: not UTF-8 text (byte {e.start}); save the suite as UTF-8") from None
+    raw = parse_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise BenchmarkError(f"{path}: a suite must be a YAML mapping with at least 'name' and 'pairings'")
     for override in overrides:
@@ -125,15 +153,47 @@ def load_suite(path: str | Path, overrides: list[str] = ()) -> Suite:
     return parse_suite(raw, source=str(path))
 
 
+def parse_yaml(text: str, source: str):
+    """Plain data only (``yaml.safe_load``: a ``!!python/...`` tag is an error), with its line and
+    column on errors, and bounded in size so alias expansion cannot hang the harness."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        if "constructor for the tag" in problem:
+            problem += " (suites are plain data: no Python tags)"
+        raise BenchmarkError(f"{source}: not valid YAML{where}: {problem}") from None
+    except yaml.YAMLError as e:
+        raise BenchmarkError(f"{source}: not valid YAML: {str(e).splitlines()[0]}") from None
+    _check_size(raw, source)
+    return raw
+
+
+def _check_size(raw, source: str) -> None:
+    """Count values as a reader would see them (aliases expanded), stopping at the limit."""
+    count = 0
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > MAX_SUITE_VALUES:
+            raise BenchmarkError(f"{source}: the suite expands to more than {MAX_SUITE_VALUES} values "
+                                 f"(YAML aliases nested in aliases?); write it out plainly")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
 def apply_override(raw: dict, override: str) -> None:
     """``dotted.key=value``: the value is YAML, so lists and mappings work too."""
     key, sep, value = override.partition("=")
-    if not sep or not key.strip():
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise BenchmarkError(f"--set {override!r}: expected dotted.key=value, e.g. detectors.clip-adapter.epochs=2")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise BenchmarkError(f"--set {key}: value {value!r} is not valid YAML") from None
+    parsed = parse_yaml(value, f"--set {key}")
     parts = key.strip().split(".")
     node = raw
     for i, part in enumerate(parts[:-1]):
@@ -169,58 +229,38 @@ def _check_keys(raw: dict, schema: dict, prefix: str, source: str) -> dict:
     return out
 
 
-def _str_list(value, key: str, source: str) -> tuple[str, ...]:
+def check_name(value, key: str, source: str) -> str:
+    """Names become folder names in the run dir: nothing that could point outside it."""
+    if not isinstance(value, str) or not value.strip():
+        raise BenchmarkError(f"{source}: '{key}' must be a non-empty name")
+    if any(c in value for c in "/\\\0") or value.startswith(".") or value != value.strip():
+        raise BenchmarkError(f"{source}: '{key}' must be a plain folder name (no path separators, no leading '.' "
+                             f"or spaces), got {value!r}")
+    return value
+
+
+def _names(value, key: str, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not value:
         raise BenchmarkError(f"{source}: '{key}' must be a name or a non-empty list of names")
-    return tuple(value)
+    return tuple(check_name(v, f"{key}[{i}]", source) for i, v in enumerate(value))
 
 
-def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
-    raw = _check_keys(raw, SCHEMA, "", source)
-    if not isinstance(raw["name"], str) or not raw["name"].strip():
-        raise BenchmarkError(f"{source}: 'name' is required (it names the output folder reports/<name>/)")
-    if "/" in raw["name"] or raw["name"].startswith("."):
-        raise BenchmarkError(f"{source}: 'name' must be a plain folder name, got {raw['name']!r}")
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
-    data = raw["data"]
-    if data["layout"] not in LAYOUTS:
-        raise BenchmarkError(f"{source}: 'data.layout' must be one of {', '.join(LAYOUTS)}, got {data['layout']!r}")
-    if data["root"] is not None and not isinstance(data["root"], str):
-        raise BenchmarkError(f"{source}: 'data.root' must be a path or null")
-    if not isinstance(data["real"], str) or not data["real"]:
-        raise BenchmarkError(f"{source}: 'data.real' must name the folder holding real images")
-    split = data["split"]
-    for part, fraction in split.items():
-        if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
-            raise BenchmarkError(f"{source}: 'data.split.{part}' must be a fraction between 0 and 1, got {fraction!r}")
-    if abs(sum(split.values()) - 1.0) > 1e-6:
-        raise BenchmarkError(f"{source}: 'data.split' fractions must add up to 1, got {sum(split.values()):g}")
-    fpv = data["frames_per_video"]
-    if fpv is not None and (not isinstance(fpv, int) or isinstance(fpv, bool) or fpv < 1):
-        raise BenchmarkError(f"{source}: 'data.frames_per_video' must be a positive integer or null, got {fpv!r}")
-    if data["splits"] is not None and not isinstance(data["splits"], str):
-        raise BenchmarkError(f"{source}: 'data.splits' must be a folder path or null")
-    for flag in ("allow_duplicates", "fast_decode"):
-        if not isinstance(data[flag], bool):
-            raise BenchmarkError(f"{source}: 'data.{flag}' must be true or false")
-    selection = raw["selection"]
-    if selection["epoch"] not in ("best", "last"):
-        raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
-    if not isinstance(selection["oracle"], bool):
-        raise BenchmarkError(f"{source}: 'selection.oracle' must be true or false")
-    threshold = selection["threshold"]
-    if threshold != "val" and not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-                                   and 0 <= threshold <= 1):
-        raise BenchmarkError(f"{source}: 'selection.threshold' must be val or a number in [0, 1], got {threshold!r}")
-    if data["synthetic"] is not None and not isinstance(data["synthetic"], dict):
-        raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
 
-    pairings = raw["pairings"]
+def _parse_pairings(pairings, source: str) -> list[Pairing]:
+    if isinstance(pairings, dict):  # {matrix: [A, B, ...]}: every train x every test
+        if set(pairings) != {"matrix"}:
+            raise BenchmarkError(f"{source}: 'pairings' as a mapping takes only 'matrix: [A, B, ...]'")
+        classes = _names(pairings["matrix"], "pairings.matrix", source)
+        return [Pairing(c, classes) for c in classes]
     if not isinstance(pairings, list) or not pairings:
-        raise BenchmarkError(f"{source}: 'pairings' must be a non-empty list of {{train: X, test: [Y, ...]}}")
-    parsed_pairings = []
+        raise BenchmarkError(f"{source}: 'pairings' must be a non-empty list of {{train: X, test: [Y, ...]}} "
+                             f"or {{matrix: [A, B, ...]}}")
+    parsed = []
     for i, pairing in enumerate(pairings):
         key = f"pairings[{i}]"
         if not isinstance(pairing, dict):
@@ -228,14 +268,75 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         for k in pairing:
             if k not in ("train", "test"):
                 raise BenchmarkError(f"{source}: unknown suite key '{key}.{k}' (expected train, test)")
-        if not isinstance(pairing.get("train"), str) or not pairing["train"]:
-            raise BenchmarkError(f"{source}: '{key}.train' must name one manipulation folder")
-        parsed_pairings.append(Pairing(pairing["train"], _str_list(pairing.get("test"), f"{key}.test", source)))
+        train = check_name(pairing.get("train"), f"{key}.train", source)
+        parsed.append(Pairing(train, _names(pairing.get("test"), f"{key}.test", source)))
+    return parsed
+
+
+def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
+    raw = _check_keys(raw, SCHEMA, "", source)
+    if not isinstance(raw["name"], str) or not raw["name"].strip():
+        raise BenchmarkError(f"{source}: 'name' is required (it names the output folder reports/<name>/)")
+    check_name(raw["name"], "name", source)
+
+    data = raw["data"]
+    if data["layout"] not in LAYOUTS:
+        raise BenchmarkError(f"{source}: 'data.layout' must be one of {', '.join(LAYOUTS)}, got {data['layout']!r}")
+    if data["root"] is not None and not isinstance(data["root"], str):
+        raise BenchmarkError(f"{source}: 'data.root' must be a path or null")
+    check_name(data["real"], "data.real", source)
+    split = data["split"]
+    for part, fraction in split.items():
+        if part not in ("train", "val", "test"):
+            raise BenchmarkError(f"{source}: unknown suite key 'data.split.{part}' (expected train, val, test)")
+        if not _is_number(fraction) or not 0 < fraction < 1:
+            raise BenchmarkError(f"{source}: 'data.split.{part}' must be a fraction between 0 and 1, got {fraction!r}")
+    if set(split) != {"train", "val", "test"}:
+        raise BenchmarkError(f"{source}: 'data.split' needs train, val and test fractions")
+    if abs(sum(split.values()) - 1.0) > 1e-6:
+        raise BenchmarkError(f"{source}: 'data.split' fractions must add up to 1, got {sum(split.values()):g}")
+    fpv = data["frames_per_video"]
+    if fpv is not None and (not isinstance(fpv, int) or isinstance(fpv, bool) or fpv < 1):
+        raise BenchmarkError(f"{source}: 'data.frames_per_video' must be a positive integer or null, got {fpv!r}")
+    if data["splits"] is not None and not isinstance(data["splits"], str):
+        raise BenchmarkError(f"{source}: 'data.splits' must be official, a folder path, or null")
+    if not isinstance(data["compression"], str):
+        raise BenchmarkError(f"{source}: 'data.compression' must be c23, c40 or raw")
+    for flag in ("allow_duplicates", "fast_decode"):
+        if not isinstance(data[flag], bool):
+            raise BenchmarkError(f"{source}: 'data.{flag}' must be true or false")
+    if data["on_bad_image"] not in BAD_IMAGE_POLICIES:
+        raise BenchmarkError(f"{source}: 'data.on_bad_image' must be skip or fail, got {data['on_bad_image']!r}")
+    if not _is_number(data["max_bad_fraction"]) or not 0 <= data["max_bad_fraction"] < 1:
+        raise BenchmarkError(f"{source}: 'data.max_bad_fraction' must be a fraction in [0, 1), "
+                             f"got {data['max_bad_fraction']!r}")
+    selection = raw["selection"]
+    if selection["epoch"] not in ("best", "last"):
+        raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
+    if not isinstance(selection["oracle"], bool):
+        raise BenchmarkError(f"{source}: 'selection.oracle' must be true or false")
+    threshold = selection["threshold"]
+    if threshold != "val" and not (_is_number(threshold) and 0 <= threshold <= 1):
+        raise BenchmarkError(f"{source}: 'selection.threshold' must be val or a number in [0, 1], got {threshold!r}")
+    if data["synthetic"] is not None and not isinstance(data["synthetic"], dict):
+        raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
+
+    pairings = _parse_pairings(raw["pairings"], source)
+    for i, pairing in enumerate(pairings):
+        if pairing.train == data["real"]:
+            raise BenchmarkError(f"{source}: pairings[{i}].train is the real class '{pairing.train}'; "
+                                 f"a training set is real + one manipulation: name the manipulation")
+        if data["real"] in pairing.test:
+            raise BenchmarkError(f"{source}: pairings[{i}].test names the real class '{data['real']}': a test set "
+                                 f"without fakes; name manipulations (real test images are in every cell)")
+        if ALL in pairing.test and len(pairing.test) > 1:
+            raise BenchmarkError(f"{source}: pairings[{i}].test: 'all' already means every manipulation class")
 
     detectors = raw["detectors"]
     if not isinstance(detectors, dict) or not detectors:
         raise BenchmarkError(f"{source}: 'detectors' must map at least one detector name to its options")
     for name, options in detectors.items():
+        check_name(name, f"detectors.{name}", source)
         if options is None:
             detectors[name] = {}
         elif not isinstance(options, dict):
@@ -248,7 +349,16 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise BenchmarkError(f"{source}: 'seeds' must be a non-empty list of integers")
+    for s in seeds:
+        if not SEED_RANGE[0] <= s <= SEED_RANGE[1]:
+            raise BenchmarkError(f"{source}: 'seeds': {s} is outside numpy's seed range 0..{SEED_RANGE[1]}")
+    if len(set(seeds)) != len(seeds):
+        duplicate = next(s for s in seeds if seeds.count(s) > 1)
+        raise BenchmarkError(f"{source}: 'seeds' lists {duplicate} twice; each seed runs once")
     raw["seeds"] = seeds
+    metrics = _names(raw["metrics"], "metrics", source)
+    if len(set(metrics)) != len(metrics):
+        raise BenchmarkError(f"{source}: 'metrics' lists a metric twice")
 
     return Suite(
         name=raw["name"],
@@ -264,12 +374,14 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             frames_per_video=fpv,
             allow_duplicates=data["allow_duplicates"],
             fast_decode=data["fast_decode"],
+            on_bad_image=data["on_bad_image"],
+            max_bad_fraction=float(data["max_bad_fraction"]),
         ),
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
-        pairings=tuple(parsed_pairings),
+        pairings=tuple(pairings),
         detectors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in detectors.items()}),
         prompts=raw["prompts"],
-        metrics=_str_list(raw["metrics"], "metrics", source),
+        metrics=metrics,
         seeds=tuple(seeds),
         source=source,
         raw=raw,

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 REAL, SWAP, TEXTURE = "Real", "FaceSwapSim", "TextureSim"
+FOLDER = "synthetic-data"  # under the run dir when data.root is null
 DEFAULTS = {"videos": 16, "frames": 4, "size": 160, "seed": 0}
 
 

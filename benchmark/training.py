@@ -12,6 +12,7 @@ import sklearn
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from benchmark.checkpoints import Checkpoint, check_plain, checkpoints_in, rng_state, safe_load, set_rng_state
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.results import atomic_save
 
@@ -51,17 +52,35 @@ class Selected:
 def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitContext, folder: Path,
                    epoch_rule: str, threshold_rule) -> Selected:
     """Fit with a checkpoint per epoch that also scores val; keep the epoch ``epoch_rule`` picks
-    (best val AUC, or the last) and choose the threshold on val (or use the fixed number)."""
+    (best val AUC, or the last) and choose the threshold on val (or use the fixed number).
+
+    When ``folder`` already holds checkpoints that carry resume state (an interrupted run), the
+    detector continues after the last one, with the RNGs as they were: the result is the same as
+    an uninterrupted run."""
     history: dict[int, float] = {}
     val_scores: dict[int, np.ndarray] = {}
+    ctx.resume = _resume_point(folder, history, ctx)
 
-    def save_checkpoint(epoch: int, stats: dict) -> None:
+    def save_checkpoint(epoch: int, stats: dict, resume: dict | None = None) -> None:
+        bad = {k: v for k, v in stats.items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise FloatingPointError(f"{', '.join(f'{k}={v}' for k, v in bad.items())} in epoch {epoch}")
+        state = detector.state_dict()
+        check_plain(state, "state_dict()")
+        check_plain(resume, "save_checkpoint(resume=...)")
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
+        if scores.shape != (len(val),) or not np.all(np.isfinite(scores)):
+            raise FloatingPointError(f"predict() gave non-finite or misshapen val scores in epoch {epoch}")
+        rng = rng_state()  # after scoring val: as the next epoch will find it
+        if ctx.batch_generator is not None:
+            rng["batches"] = ctx.batch_generator.get_state()
         history[epoch] = auc_or_nan(val.labels, scores)
         val_scores[epoch] = scores
         ctx.log(f"epoch {epoch}: val_auc={history[epoch]:.4f}")
-        atomic_save({"epoch": epoch, "stats": stats, "val_auc": history[epoch], "state": detector.state_dict()},
-                    folder / f"checkpoint_epoch_{epoch}.pth")
+        atomic_save({"epoch": epoch, "stats": stats, "val_auc": history[epoch], "history": dict(history),
+                     "val_scores": torch.from_numpy(scores), "state": state, "resume": resume,
+                     "rng": rng}, folder / f"checkpoint_epoch_{epoch}.pth")
+        ctx.epoch = epoch
 
     ctx.save_checkpoint = save_checkpoint
     detector.fit(train, val, ctx)
@@ -71,9 +90,10 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
         last = max(history)
         scored = {e: a for e, a in history.items() if not math.isnan(a)}
         epoch = max(scored, key=lambda e: (scored[e], -e)) if epoch_rule == "best" and scored else last
-        if epoch != last:
-            state = torch.load(folder / f"checkpoint_epoch_{epoch}.pth", map_location="cpu", weights_only=False)
-            detector.load_state_dict(state["state"])
+        if epoch != last or epoch not in val_scores:
+            saved = safe_load(folder / f"checkpoint_epoch_{epoch}.pth", CHECKPOINT_KEYS)
+            detector.load_state_dict(saved["state"])
+            val_scores[epoch] = saved["val_scores"].numpy()
         scores = val_scores[epoch]
     else:
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
@@ -81,3 +101,26 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
     selected = Selected(epoch, auc_or_nan(val.labels, scores), threshold, history)
     ctx.log(f"selected epoch {epoch} ({epoch_rule}) val_auc={selected.val_auc:.4f} threshold={threshold:.4f}")
     return selected
+
+
+CHECKPOINT_KEYS = ("epoch", "state", "val_scores", "history", "rng")
+
+
+def _resume_point(folder: Path, history: dict, ctx: FitContext) -> Checkpoint | None:
+    """The last checkpoint an interrupted run left, if the detector saved resume state in it."""
+    found = checkpoints_in(folder)
+    if not found:
+        return None
+    saved = safe_load(found[-1], CHECKPOINT_KEYS)
+    if saved.get("resume") is None:
+        ctx.log(f"found {found[-1].name} without resume state: training starts again at epoch 1")
+        for path in found:
+            path.unlink()
+        return None
+    history.update({int(k): float(v) for k, v in saved["history"].items()})
+    set_rng_state(saved["rng"])
+    if ctx.batch_generator is not None and "batches" in saved["rng"]:
+        ctx.batch_generator.set_state(saved["rng"]["batches"])
+    ctx.epoch = int(saved["epoch"])
+    ctx.log(f"resumed after epoch {saved['epoch']} from {found[-1].name}")
+    return Checkpoint(int(saved["epoch"]), saved["state"], saved["resume"])

@@ -85,7 +85,7 @@ def test_metrics_agree_with_the_predictions_file(finished_run):
 def test_no_scored_image_was_used_in_training(finished_run):
     out, _ = finished_run
     splits = pd.read_csv(out / "splits.csv")
-    assert list(splits.columns) == ["path", "class", "split"]
+    assert list(splits.columns) == ["path", "class", "split", "sha256"]
     trained_on = set(splits[(splits.split == "train") & splits["class"].isin(["Real_youtube", "FaceSwap"])].path)
     for cell in out.glob("clip-adapter/train-FaceSwap/seed-*/test-*"):
         scored = set(pd.read_csv(cell / "test_predictions.csv").path)
@@ -157,7 +157,8 @@ def test_another_suite_never_overwrites_a_run(finished_run, faces_root, tiny_bac
     out, _ = finished_run
     result = cli("run", "suites/ff++.yaml", "--data-dir", faces_root, "--output-dir", out,
                  *tiny(tiny_backbone, epochs=2))
-    assert result.returncode == 2 and "holds a run of a different suite" in result.stderr
+    assert result.returncode == 2
+    assert "holds another experiment: detectors.clip-adapter.epochs: 3 -> 2" in result.stderr
 
 
 def test_demo_suite_runs_and_says_it_is_a_smoke_demo(tmp_path):

@@ -29,7 +29,7 @@ def context(dim: int, saved: list) -> FitContext:
 
     return FitContext(device=torch.device("cpu"), seed=0, prompts=DEFAULT, log=lambda m: None,
                       encode_text=lambda t: texts[: len(t)], progress=progress,
-                      save_checkpoint=lambda epoch, stats: saved.append((epoch, stats)))
+                      save_checkpoint=lambda epoch, stats, resume=None: saved.append((epoch, stats)))
 
 
 def test_learns_a_separable_problem_and_checkpoints_every_epoch():
@@ -64,6 +64,11 @@ def test_similarity_features_are_mean_real_mean_fake_and_difference():
     torch.testing.assert_close(features, torch.tensor([[0.5, 0.0, -0.5], [0.0, 0.7, 0.7]]))
 
 
-def test_bad_options_are_refused():
-    with pytest.raises(ValueError):
-        ClipAdapter(epochs=0)
+@pytest.mark.parametrize("options, message", [
+    ({"epochs": 0}, "epochs: must be >= 1"), ({"lr": 0.0}, "lr: must be > 0"), ({"lr": float("nan")}, "lr: must be a finite"),
+    ({"dropout": 1.0}, "dropout: must be in"), ({"dropout": -0.1}, "dropout: must be >= 0"),
+    ({"weight_decay": -1e-3}, "weight_decay: must be >= 0"), ({"batch_size": 0}, "batch_size: must be >= 1"),
+])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        ClipAdapter(**options)

@@ -40,11 +40,13 @@ class MeanColour(Detector):
         x, _ = self._features(samples, ctx)
         return self.model.predict_proba(x)[:, 1]
 
-    def state_dict(self):
-        return {"model": self.model}
+    def state_dict(self):  # a scikit-learn model is saved as its arrays: checkpoints load weights-only
+        return {"coef": torch.from_numpy(self.model.coef_), "intercept": torch.from_numpy(self.model.intercept_),
+                "classes": torch.from_numpy(self.model.classes_)}
 
     def load_state_dict(self, state):
-        self.model = state["model"]
+        self.model.coef_, self.model.intercept_ = state["coef"].numpy(), state["intercept"].numpy()
+        self.model.classes_ = state["classes"].numpy()
 
 
 class MeanColourPlugin:

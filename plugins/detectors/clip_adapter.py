@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.detector import Detector, EncoderSpec, FitContext, Samples
+from benchmark.detector import Detector, EncoderSpec, FitContext, Samples, check_range
 from benchmark.hookspecs import hookimpl
 
 
@@ -54,15 +54,20 @@ class ClipAdapter(Detector):
         hidden_dim: int = 256,
         dropout: float = 0.1,
     ):
-        if int(epochs) < 1 or int(batch_size) < 1 or float(lr) <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
-        self.backbone = str(backbone)
-        self.pretrained = str(pretrained)
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
+        # types are checked by the harness from these annotations; ranges here
+        check_range("epochs", epochs, 1)
+        check_range("batch_size", batch_size, 1)
+        check_range("lr", lr, 0, inclusive=False)
+        check_range("weight_decay", weight_decay, 0)
+        check_range("hidden_dim", hidden_dim, 2)
+        check_range("dropout", dropout, 0, 1)
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.epochs = epochs
+        self.batch_size = batch_size
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
-        self.hidden_dim = int(hidden_dim)
+        self.hidden_dim = hidden_dim
         self.dropout = float(dropout)
         self.model: AdapterHead | None = None
 
@@ -70,19 +75,28 @@ class ClipAdapter(Detector):
         return EncoderSpec(self.backbone, self.pretrained)
 
     def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
-        prompts = ctx.prompts
-        text = ctx.encode_text(list(prompts.real) + list(prompts.fake))
-        real_text, fake_text = text[: len(prompts.real)], text[len(prompts.real) :]
-        self.model = AdapterHead(real_text, fake_text, self.hidden_dim, self.dropout).to(ctx.device)
+        if ctx.resume is not None:  # an interrupted run: continue after its last finished epoch
+            self.load_state_dict(ctx.resume.state)
+            self.model.to(ctx.device)
+        else:
+            prompts = ctx.prompts
+            text = ctx.encode_text(list(prompts.real) + list(prompts.fake))
+            real_text, fake_text = text[: len(prompts.real)], text[len(prompts.real) :]
+            self.model = AdapterHead(real_text, fake_text, self.hidden_dim, self.dropout).to(ctx.device)
         # fused: one kernel per step instead of one per parameter tensor (the steps are tiny)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        first = 1
+        if ctx.resume is not None:
+            optimizer.load_state_dict(ctx.resume.extra["optimizer"])
+            generator.set_state(ctx.resume.extra["shuffle"])
+            first = ctx.resume.epoch + 1
         loss_fn = nn.BCEWithLogitsLoss()
         features = train.features.to(ctx.device)
         labels = torch.as_tensor(train.labels, dtype=torch.float32, device=ctx.device)
-        generator = torch.Generator().manual_seed(ctx.seed)
 
-        with ctx.progress(self.epochs) as advance:
-            for epoch in range(1, self.epochs + 1):
+        with ctx.progress(self.epochs - first + 1) as advance:
+            for epoch in range(first, self.epochs + 1):
                 self.model.train()
                 order = torch.randperm(len(features), generator=generator).to(ctx.device)
                 total = 0.0
@@ -98,7 +112,8 @@ class ClipAdapter(Detector):
                     stats["val_loss"] = float(loss_fn(self._logits(val, ctx), torch.as_tensor(
                         val.labels, dtype=torch.float32, device=ctx.device)))
                 ctx.log(f"epoch {epoch}/{self.epochs} " + " ".join(f"{k}={v:.4f}" for k, v in stats.items()))
-                ctx.save_checkpoint(epoch, stats)
+                ctx.save_checkpoint(epoch, stats, resume={"optimizer": optimizer.state_dict(),
+                                                          "shuffle": generator.get_state()})
                 advance(**stats)
 
     @torch.no_grad()

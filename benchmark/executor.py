@@ -1,0 +1,204 @@
+"""The local executor: carries out a plan in this process. Encodes every image the plan reads
+(once per encoder), then per training run fits (or resumes, or loads) the detector and scores its
+test cells; each finished cell goes to the store at once.
+
+A detector's own failure (an exception in fit or predict, a NaN loss) stops the run with one line
+naming detector, training set, seed and epoch; its traceback goes to the run logs, and every cell
+finished before it stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from benchmark.checkpoints import check_plain, checkpoints_in, epoch_of, safe_load
+from benchmark.data import Dataset
+from benchmark.detector import Detector, FitContext, Samples
+from benchmark.errors import BenchmarkError
+from benchmark.features import FeatureStore
+from benchmark.images import image_batches
+from benchmark.metrics import compute_metrics, video_level
+from benchmark.plan import Plan, TrainingRun
+from benchmark.resolve import ResolvedDetector
+from benchmark.results import atomic_save
+from benchmark.scoring import write_cell
+from benchmark.store import RunStore
+from benchmark.training import CHECKPOINT_KEYS, FINAL_MODEL, auc_or_nan, fit_and_select
+
+FIXED_THRESHOLD = 0.5  # thresholded metrics are also reported here, as <metric>@0.5
+FINAL_KEYS = ("state", "selection")
+
+
+class DetectorFailed(BenchmarkError):
+    """A detector raised (or produced NaN) inside fit or predict."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class LocalExecutor:
+    suite: object
+    dataset: Dataset
+    detectors: dict[str, ResolvedDetector]
+    prompts: object
+    metrics: list
+    features: FeatureStore
+    device: torch.device
+    workers: int
+    store: RunStore
+    mode: str
+
+    def __post_init__(self):
+        self.samples_by_path = self.dataset.by_path()
+
+    def execute(self, plan: Plan, progress: Progress) -> None:
+        # one decoding pass over every image the run reads, before any training: a single
+        # pipeline keeps the encoder busy, where one per cell would restart it each time
+        for spec, paths in plan.encodings.items():
+            self.features.images(spec, paths, progress)
+        for run in plan.runs:
+            self._training_run(run, progress)
+
+    # -- one training run ------------------------------------------------------------------------
+    def _training_run(self, run: TrainingRun, progress: Progress) -> None:
+        resolved = self.detectors[run.detector]
+        folder = self.store.training_dir(run.detector, run.train, run.seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / FINAL_MODEL
+        with open(folder / "run.log", "a") as log_file:
+            def log(message: str) -> None:
+                log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+                log_file.flush()
+
+            seed_everything(run.seed)
+            detector = resolved.build()
+            ctx = self._context(run, log, detector, progress)
+            stage = "fit"
+            try:
+                if final.exists():  # trained before (test mode, or a run stopped while scoring)
+                    saved = safe_load(final, FINAL_KEYS)
+                    detector.load_state_dict(saved["state"])
+                    selected = saved["selection"]
+                    log(f"loaded {final} (epoch {selected['epoch']}, threshold {selected['threshold']:.4f})")
+                elif self.mode == "test":
+                    raise BenchmarkError(f"--mode test: {final} does not exist; run with --mode train (or both) first")
+                else:
+                    selected = self._fit(run, resolved, detector, ctx, folder, log, progress)
+                if self.mode == "train":
+                    return
+                stage = "predict"
+                for test in run.tests:
+                    self._score_cell(run, detector, ctx, test, selected, progress, log)
+            except BenchmarkError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a detector plugin can fail any way; report it in one line
+                where = f"epoch {ctx.epoch + 1}" if stage == "fit" else "scoring"
+                message = (f"detector {run.detector} failed in {stage} (train {run.train}, seed {run.seed}, {where}): "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                log(message)
+                log_file.write("".join(traceback.format_exception(e)))
+                self.store.log(message, e)
+                raise DetectorFailed(f"{message}; traceback in {folder / 'run.log'}") from e
+
+    def _fit(self, run, resolved, detector, ctx, folder: Path, log, progress) -> dict:
+        train_set = self._with_features(detector, self.dataset.cell(run.train, "train"), progress)
+        val_set = self._with_features(detector, self.dataset.cell(run.train, "val"), progress)
+        log(f"train {run.label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
+            f"val {len(val_set)} images; device {self.device}; options {resolved.options}")
+        started = time.perf_counter()
+        seed_everything(run.seed)  # after encoding, so a warm or cold cache trains identically
+        selection = self.suite.selection
+        selected = fit_and_select(detector, train_set, val_set, ctx, folder, selection.epoch,
+                                  selection.threshold).to_dict()
+        final = folder / FINAL_MODEL
+        state = detector.state_dict()
+        check_plain(state, "state_dict()")
+        atomic_save({"state": state, "detector": run.detector, "options": resolved.options,
+                     "train": run.train, "seed": run.seed, "selection": selected}, final)
+        log(f"trained in {time.perf_counter() - started:.2f}s; saved {final}")
+        return selected
+
+    def _context(self, run: TrainingRun, log, detector: Detector, progress: Progress) -> FitContext:
+        @contextlib.contextmanager
+        def epoch_progress(total: int):
+            task = progress.add_task(f"train {run.label}", total=total, stats="")
+
+            def advance(**stats):
+                text = " ".join(f"{k}={v:.3f}" for k, v in stats.items())
+                progress.update(task, advance=1, stats=text)
+
+            yield advance
+
+        # one generator per training run: each shuffled pass gets a new order, the same for a seed
+        generator = torch.Generator().manual_seed(run.seed)
+
+        def batches(samples, transform, batch_size, shuffle=False):
+            return image_batches(samples.paths, samples.labels, transform, batch_size, shuffle, generator, self.workers)
+
+        spec = detector.frozen_encoder()
+        return FitContext(
+            device=self.device, seed=run.seed, prompts=self.prompts, log=log,
+            encode_text=(lambda texts: self.features.texts(spec, texts)) if spec else None,
+            progress=epoch_progress, image_batches=batches, batch_generator=generator,
+        )
+
+    def _with_features(self, detector: Detector, samples: Samples, progress: Progress) -> Samples:
+        spec = detector.frozen_encoder()
+        if spec is not None:
+            samples.features = self.features.images(spec, samples.paths, progress)
+        return samples
+
+    # -- one cell --------------------------------------------------------------------------------
+    def _score_cell(self, run: TrainingRun, detector, ctx, test: str, selected: dict, progress, log) -> None:
+        """A test set is scored once, by the model selected on val, at the threshold chosen on val."""
+        samples = self._with_features(detector, self.dataset.cell(test, "test"), progress)
+        task = progress.add_task(f"score {run.detector}: {run.train} -> {test}", total=len(samples), stats="")
+        scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
+        progress.update(task, completed=len(samples))
+        if scores.shape != (len(samples),) or not np.all(np.isfinite(scores)):
+            raise ValueError(f"predict() returned {scores.shape} scores for {len(samples)} images, or non-finite "
+                             f"values; it must give one P(fake) per image")
+        threshold = selected["threshold"]
+        values = compute_metrics(self.metrics, samples.labels, scores, threshold)
+        fixed = [m for m in self.metrics if m.thresholded]
+        values.update(compute_metrics(fixed, samples.labels, scores, FIXED_THRESHOLD, suffix=f"@{FIXED_THRESHOLD:g}"))
+        counts = {"n_real": int((samples.labels == 0).sum()), "n_fake": int(samples.labels.sum())}
+        if self.dataset.has_videos:
+            keys = [(self.samples_by_path[p].cls, self.samples_by_path[p].video) for p in samples.paths]
+            video_labels, video_scores = video_level(keys, samples.labels, scores)
+            values.update(compute_metrics(self.metrics, video_labels, video_scores, threshold, prefix="video_"))
+            counts.update(n_real_videos=int((video_labels == 0).sum()), n_fake_videos=int(video_labels.sum()))
+        if self.suite.selection.oracle:
+            values.update(self._oracle(detector, ctx, samples, self.store.training_dir(run.detector, run.train, run.seed)))
+        row = {"detector": run.detector, "train": run.train, "test": test, "seed": run.seed, **values, **counts,
+               "threshold": threshold, "selected_epoch": selected["epoch"], "val_auc": selected["val_auc"]}
+        write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test), samples, scores, row, threshold)
+        self.store.append(row)
+        log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+    def _oracle(self, detector, ctx, samples: Samples, folder: Path) -> dict:
+        """DeepfakeBench-style: the best test AUC over all epochs' checkpoints. Optimistic by
+        construction (the epoch is picked on test); reported only when asked for, and labelled."""
+        selected = detector.state_dict()
+        best = (float("nan"), None)
+        for checkpoint in checkpoints_in(folder):
+            saved = safe_load(checkpoint, CHECKPOINT_KEYS)
+            detector.load_state_dict(saved["state"])
+            value = auc_or_nan(samples.labels, detector.predict(samples, ctx))
+            if best[1] is None or value > best[0]:
+                best = (value, epoch_of(checkpoint))
+        detector.load_state_dict(selected)
+        return {"oracle_auc": best[0], "oracle_epoch": best[1]}

@@ -1,0 +1,135 @@
+"""Run identity: a fingerprint of everything that decides a run's numbers, and how two differ.
+
+A run dir is bound to its fingerprint (``identity.json``). The same fingerprint resumes; a
+different one is refused naming what differs; an *additive* difference (more seeds, test sets,
+training sets, detectors or metrics, nothing changed) extends the run when asked (``--extend``).
+
+Parts:
+
+* ``settings``: the resolved suite's data, selection and prompt settings (data root absolute);
+* ``prompts``: the prompt texts themselves (a plugin update may change a named set);
+* ``data``: per class, the number of files and a digest of (path, split, sha256) of each;
+* ``detectors``: per detector its options, plugin package + version and encoder identity;
+* ``harness``: the harness version; ``seeds``, ``cells`` (train -> tests) and ``metrics``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata
+
+import pandas as pd
+
+IDENTITY = "identity.json"
+ADDITIVE = ("seeds", "cells", "metrics")
+
+
+def harness_version() -> str:
+    try:
+        return metadata.version("forgery-benchmark")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def data_digests(table: pd.DataFrame) -> dict[str, dict]:
+    """class -> {files, sha256 of its sorted (path, split, sha256) rows}."""
+    out = {}
+    for cls, rows in table.sort_values("path").groupby("class", sort=True):
+        text = "\n".join(f"{p}\t{s}\t{h}" for p, s, h in zip(rows["path"], rows["split"], rows["sha256"]))
+        out[cls] = {"files": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return out
+
+
+def fingerprint(suite, prompts, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str]) -> dict:
+    raw = suite.raw
+    return {
+        "harness": harness_version(),
+        "settings": {"data": {k: v for k, v in raw["data"].items()}, "selection": dict(raw["selection"]),
+                     "prompts": raw["prompts"]},
+        "prompts": {"real": list(prompts.real), "fake": list(prompts.fake)},
+        "data": data_digests(table),
+        "detectors": {d.name: {"options": dict(d.options), "plugin": d.source, "encoder": encoder_keys.get(d.name)}
+                      for d in detectors},
+        "seeds": list(suite.seeds),
+        "cells": {train: list(suite.tests_for(train)) for train in suite.train_sets},
+        "metrics": list(metrics),
+    }
+
+
+def _flat(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, child in value.items():
+            out.update(_flat(child, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _show(value) -> str:
+    return "absent" if value is _MISSING else json.dumps(value, default=str)
+
+
+_MISSING = object()
+
+
+def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[str]]:
+    """(differences, additions), each a list of one-line descriptions. ``changed_files(cls)``
+    explains a data difference in files (from the run's splits.csv) when given."""
+    differences, additions = [], []
+    for key in ("harness", "settings", "prompts"):
+        a, b = _flat(old.get(key), key), _flat(new.get(key), key)
+        for path in sorted(set(a) | set(b)):
+            if a.get(path, _MISSING) != b.get(path, _MISSING):
+                differences.append(f"{path}: {_show(a.get(path, _MISSING))} -> {_show(b.get(path, _MISSING))}")
+    for cls in sorted(set(old["data"]) | set(new["data"])):
+        if cls not in new["data"]:
+            continue  # a class no cell uses any more is a removal, caught by cells below
+        if cls not in old["data"]:
+            additions.append(f"data: new class {cls}")
+        elif old["data"][cls] != new["data"][cls]:
+            detail = changed_files(cls) if changed_files else None
+            differences.append(f"data: {cls}: {detail or 'files or their content changed'}")
+    for name in sorted(set(old["detectors"]) | set(new["detectors"])):
+        if name not in new["detectors"]:
+            differences.append(f"detectors.{name}: removed (the run has its cells)")
+        elif name not in old["detectors"]:
+            additions.append(f"detector {name}")
+        else:
+            a, b = _flat(old["detectors"][name]), _flat(new["detectors"][name])
+            for path in sorted(set(a) | set(b)):
+                if a.get(path, _MISSING) != b.get(path, _MISSING):
+                    where = path.removeprefix("options.") if path.startswith("options.") else f"({path})"
+                    differences.append(f"detectors.{name}.{where}: {_show(a.get(path, _MISSING))} -> "
+                                       f"{_show(b.get(path, _MISSING))}")
+    removed_seeds = [s for s in old["seeds"] if s not in new["seeds"]]
+    if removed_seeds:
+        differences.append(f"seeds: {removed_seeds} removed (the run has their cells)")
+    additions += [f"seed {s}" for s in new["seeds"] if s not in old["seeds"]]
+    for train, tests in old["cells"].items():
+        missing = [t for t in tests if t not in new["cells"].get(train, [])]
+        if missing:
+            differences.append(f"pairings: train {train} no longer tests {', '.join(missing)} (the run has those cells)")
+    for train, tests in new["cells"].items():
+        extra = [t for t in tests if t not in old["cells"].get(train, [])]
+        if extra:
+            additions.append(f"train {train} -> test {', '.join(extra)}")
+    removed_metrics = [m for m in old["metrics"] if m not in new["metrics"]]
+    if removed_metrics:
+        differences.append(f"metrics: {', '.join(removed_metrics)} removed")
+    additions += [f"metric {m}" for m in new["metrics"] if m not in old["metrics"]]
+    return differences, additions
+
+
+def changed_files_by_class(old_table: pd.DataFrame, new_table: pd.DataFrame):
+    """A function class -> "N files changed content, M added, K removed, S changed split"."""
+    def explain(cls: str) -> str:
+        a = old_table[old_table["class"] == cls].set_index("path")
+        b = new_table[new_table["class"] == cls].set_index("path")
+        common = a.index.intersection(b.index)
+        parts = [(int((a.loc[common, "sha256"] != b.loc[common, "sha256"]).sum()), "changed content"),
+                 (len(b.index.difference(a.index)), "added"), (len(a.index.difference(b.index)), "removed"),
+                 (int((a.loc[common, "split"] != b.loc[common, "split"]).sum()), "changed split")]
+        text = ", ".join(f"{n} {what}" for n, what in parts if n)
+        return text.replace("changed content", "files changed content", 1) if text else ""
+    return explain

@@ -1,0 +1,95 @@
+"""Suite detectors -> checked, buildable detectors: every name, option, type and range is checked
+before anything runs or is written; command-line shortcuts (--epochs, --lr, ...) become options."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import typing
+from dataclasses import dataclass
+
+from benchmark.detector import Detector, EncoderSpec
+from benchmark.errors import BenchmarkError
+from benchmark.suite import Suite
+
+# --flag -> detector option it sets, on every detector whose factory takes that option
+SHORTCUTS = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size"}
+
+
+@dataclass
+class ResolvedDetector:
+    name: str
+    factory: object
+    options: dict
+    source: str
+    spec: EncoderSpec | None = None  # the frozen encoder it trains on, or None for a pixel detector
+
+    def build(self) -> Detector:
+        try:
+            return self.factory(**self.options)
+        except (TypeError, ValueError) as e:
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise BenchmarkError(f"detectors.{self.name}.{message}" if ":" in message.split()[0]
+                                 else f"detectors.{self.name}: {message}") from None
+
+
+def _parameters(factory) -> dict[str, inspect.Parameter]:
+    return dict(inspect.signature(factory).parameters)
+
+
+def _type_hints(factory) -> dict:
+    try:
+        return typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: types are then the factory's own business
+        return {}
+
+
+def check_type(value, expected, key: str) -> None:
+    """Strict scalar types from the factory's annotations: 2.9 or true is not an int."""
+    is_bool = isinstance(value, bool)
+    if expected is int and (is_bool or not isinstance(value, int)):
+        raise BenchmarkError(f"{key} must be an integer, got {value!r}")
+    if expected is float and (is_bool or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise BenchmarkError(f"{key} must be a finite number, got {value!r}")
+    if expected is bool and not is_bool:
+        raise BenchmarkError(f"{key} must be true or false, got {value!r}")
+    if expected is str and not isinstance(value, str):
+        raise BenchmarkError(f"{key} must be a string, got {value!r}")
+
+
+def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
+    """Check every detector name and option before anything runs or is written."""
+    resolved = []
+    for name, options in suite.detectors.items():
+        entry = registry.get(name, where=f"{suite.source}: detectors")
+        parameters = _parameters(entry.value)
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        hints = _type_hints(entry.value)
+        for option, value in options.items():
+            if not takes_any and option not in parameters:
+                known = ", ".join(parameters) or "none"
+                raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}' (options: {known})")
+            if option in hints:
+                check_type(value, hints[option], f"{suite.source}: detectors.{name}.{option}")
+        detector = ResolvedDetector(name, entry.value, dict(options), entry.source)
+        detector.spec = detector.build().frozen_encoder()  # building also checks the options' ranges
+        resolved.append(detector)
+    return resolved
+
+
+def shortcut_overrides(suite: Suite, registry, values: dict) -> list[str]:
+    """``--epochs 3`` -> ``--set detectors.<d>.epochs=3`` for every detector that has the option."""
+    overrides = []
+    for flag, value in values.items():
+        if value is None:
+            continue
+        if flag == "seeds":
+            overrides.append(f"seeds=[{', '.join(str(s) for s in value)}]")
+            continue
+        option = SHORTCUTS[flag]
+        takers = [name for name in suite.detectors
+                  if option in _parameters(registry.get(name, where=f"{suite.source}: detectors").value)]
+        if not takers:
+            raise BenchmarkError(f"--{flag.replace('_', '-')}: no detector of {suite.source} has an option '{option}'")
+        overrides += [f"detectors.{name}.{option}={value}" for name in takers]
+    return overrides
