@@ -36,7 +36,7 @@ def safe_load(path: Path, required: tuple[str, ...] = ()) -> dict:
     except FileNotFoundError:
         raise BenchmarkError(f"{path} does not exist") from None
     except pickle.UnpicklingError as e:
-        code = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line or "Unsupported" in line]
+        code = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line or "Unsupported global" in line]
         if code:
             raise BenchmarkError(f"{path}: refused to load: it needs pickled code to load ({code[0][:120]}); "
                                  f"checkpoints hold only tensors and plain values: delete the file and retrain") from None

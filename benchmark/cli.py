@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import shlex
 import sys
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def _run(args, console: Console) -> int:
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
                          mode=args.mode, device=args.device, workers=args.workers,
                          cache_dir=Path(args.cache_dir) if args.cache_dir else None, no_cache=args.no_cache,
-                         extend=args.extend, console=console)
+                         extend=args.extend, console=console, command=args.command_line)
     Run(suite, options).run()
     return 0
 
@@ -210,7 +211,9 @@ COMMANDS = {"perf": _perf, "run": _run, "validate": _validate, "plugins": _plugi
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = _parser().parse_args(argv)
+    args.command_line = shlex.join(["benchmark", *argv])
     console = Console()
     errors = Console(stderr=True)
     try:

@@ -102,7 +102,7 @@ class LocalExecutor:
                 stage = "predict"
                 for test in run.tests:
                     self._score_cell(run, detector, ctx, test, selected, progress, log)
-            except BenchmarkError:
+            except (BenchmarkError, OSError):  # the harness's own messages; paths the CLI names
                 raise
             except Exception as e:  # noqa: BLE001 - a detector plugin can fail any way; report it in one line
                 where = f"epoch {ctx.epoch + 1}" if stage == "fit" else "scoring"

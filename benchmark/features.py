@@ -246,10 +246,11 @@ class FeatureStore:
             self.counts["images_encoded"] += len(indices)
             if progress:
                 progress.advance(task, len(indices))
-            if cache is not None and (len(pending) >= SHARD_ROWS or pending[-1] == len(paths) - 1):
-                keys = [digests[i] for i in pending]
+            last = pending[-1] == len(paths) - 1
+            while cache is not None and pending and (len(pending) >= SHARD_ROWS or last):
+                keys = [digests[i] for i in pending[:SHARD_ROWS]]
                 cache.put(keys, torch.stack([memory[k] for k in keys]).numpy())
-                pending = []
+                pending = pending[SHARD_ROWS:]
         if progress:
             progress.remove_task(task)
 

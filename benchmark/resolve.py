@@ -50,11 +50,22 @@ def check_type(value, expected, key: str) -> None:
     if expected is int and (is_bool or not isinstance(value, int)):
         raise BenchmarkError(f"{key} must be an integer, got {value!r}")
     if expected is float and (is_bool or not isinstance(value, (int, float)) or not math.isfinite(value)):
-        raise BenchmarkError(f"{key} must be a finite number, got {value!r}")
+        hint = ""
+        if isinstance(value, str) and _is_float(value):
+            hint = f" (YAML reads {value} as text: write it with a decimal point, e.g. 3.0e-4)"
+        raise BenchmarkError(f"{key} must be a finite number, got {value!r}{hint}")
     if expected is bool and not is_bool:
         raise BenchmarkError(f"{key} must be true or false, got {value!r}")
     if expected is str and not isinstance(value, str):
         raise BenchmarkError(f"{key} must be a string, got {value!r}")
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:

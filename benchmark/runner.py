@@ -47,6 +47,7 @@ class RunOptions:
     cache_dir: Path | None = None  # default: $XDG_CACHE_HOME/forgery-benchmark
     no_cache: bool = False
     extend: bool = False  # allow additive changes (seeds, tests, detectors, metrics) to a finished run
+    command: str = field(default_factory=lambda: " ".join(["benchmark", *sys.argv[1:]]))  # recorded in meta
     console: Console = field(default_factory=lambda: Console(stderr=False))
 
 
@@ -158,7 +159,7 @@ class Run:
             try:  # under the lock: another process may have started here since the checks
                 self.status = self.store.check_identity(self.identity, self.table, self.options.extend)
                 meta = self.store.begin(self.status, self.identity, self.suite.to_yaml(), self.table, self.audit,
-                                        self._meta(), self.options.mode)
+                                        self._meta(), self.options.mode, self.options.command)
             except BaseException:
                 if created:  # leave nothing behind for a run that never began
                     self.store.unlock()
@@ -229,8 +230,6 @@ class Run:
         higher = {m.name: m.higher_is_better for m in self.metrics}
         return {
             "suite": self.suite.name,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "command": " ".join(sys.argv),
             "mode": self.options.mode,
             "device": describe_device(self.device),
             "seeds": list(self.suite.seeds),

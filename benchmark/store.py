@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import socket
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -114,14 +113,13 @@ class RunStore:
 
     # -- writing ----------------------------------------------------------------------------------
     def begin(self, status: str, identity: dict, suite_yaml: str, table: pd.DataFrame, audit: dict,
-              meta: dict, mode: str) -> dict:
+              meta: dict, mode: str, command: str) -> dict:
         """Write the run's description; returns meta with the first start kept and this start logged."""
         if repair_results(self.out):
             self.log("results.jsonl: cut a half-written last line (a crash mid-write); its cell runs again")
         old_meta = self.read_meta()
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
         if old_meta and status != "new":
-            meta["started"] = old_meta.get("started", meta["started"])
+            meta["started"] = old_meta.get("started", _now())
             meta["command"] = old_meta.get("command", command)
             meta["resumes"] = old_meta.get("resumes", []) + [{"at": _now(), "command": command, "mode": mode,
                                                               "kind": status}]

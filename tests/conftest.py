@@ -37,13 +37,16 @@ def save_image(path: Path, rng: np.random.Generator, tint, size: int, mode: str 
         image = image.convert("RGBA")
     elif mode == "CMYK":
         image = image.convert("CMYK")
+    elif mode == "P":
+        image = image.convert("P")
     elif mode == "I;16":
         image = Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
 
-MIXED_MODES = [("jpg", "RGB"), ("png", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "CMYK"), ("png", "I;16")]
+MIXED_MODES = [("jpg", "RGB"), ("png", "RGB"), ("png", "L"), ("png", "RGBA"), ("jpg", "CMYK"), ("png", "I;16"),
+               ("png", "P")]
 
 
 def make_class_folders(root: Path, classes: dict[str, tuple], videos: int = 6, frames: int = 2, seed: int = 0,
@@ -65,3 +68,38 @@ def faces_root(tmp_path) -> Path:
         tmp_path / "data",
         {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)},
     )
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """The CLI in this process (fast): (exit code, stdout, stderr)."""
+    from benchmark.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_refused(result, message: str, out: Path | None = None) -> None:
+    """Exit 2, one line that says ``message``, no traceback, and (when ``out`` is given) nothing written."""
+    code, _, err = result
+    assert code == 2, err
+    assert message in " ".join(err.split()), err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    if out is not None:
+        assert not out.exists(), f"{out} was written"
+
+
+def tiny_args(backbone: str, epochs: int = 2) -> list[str]:
+    return ["--set", "detectors.clip-adapter.pretrained=none", "--set", f"detectors.clip-adapter.backbone={backbone}",
+            "--set", f"detectors.clip-adapter.epochs={epochs}", "--workers", "0"]
+
+
+def write_suite(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+SEED_SUITE = ("name: t\ndata: {real: Real_youtube}\npairings: [{train: FaceSwap, test: [FaceSwap, NeuralTextures]}]\n"
+              "detectors: {clip-adapter: {}}\n")

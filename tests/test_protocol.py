@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.data import load_dataset
+from benchmark.data import OFFICIAL_SPLITS, load_dataset
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.metrics import video_level
 from benchmark.splits import evenly_spaced
@@ -20,7 +20,7 @@ from benchmark.training import fit_and_select
 from conftest import make_class_folders, save_image
 from test_cli import cli, tiny
 
-SPLITS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ffpp-splits"
+SPLITS_DIR = OFFICIAL_SPLITS  # shipped with the harness
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
 
@@ -147,7 +147,7 @@ def ffpp_run(tmp_path_factory, tiny_backbone):
     suite = base / "ffpp.yaml"
     suite.write_text(
         "name: ffpp-test\n"
-        "data: {layout: ffpp, real: Real_youtube, splits: " + str(SPLITS_DIR) + ", frames_per_video: 2}\n"
+        "data: {layout: ffpp, real: Real_youtube, splits: official, frames_per_video: 2}\n"
         "pairings: [{train: FaceSwap, test: [FaceSwap, NeuralTextures]}]\n"
         "detectors: {clip-adapter: {epochs: 4, lr: 0.001}}\n"
     )

@@ -129,7 +129,10 @@ class ClipAdapter(Detector):
 
     def load_state_dict(self, state: dict) -> None:
         weights = state["model"]
-        self.model = AdapterHead(weights["real_text"], weights["fake_text"], state["hidden_dim"], state["dropout"])
+        # the initial weights are overwritten: drawing them must not move the global RNG, or a
+        # resumed run's dropout would differ from an uninterrupted one
+        with torch.random.fork_rng(devices=[]):
+            self.model = AdapterHead(weights["real_text"], weights["fake_text"], state["hidden_dim"], state["dropout"])
         self.model.load_state_dict(weights)
 
 
