@@ -139,14 +139,14 @@ def _validate(args, console: Console) -> int:
 def _validate_data(suite, data_dir, console: Console) -> None:
     import tempfile
 
-    from benchmark.runner import Run, RunOptions, data_summary
+    from benchmark.runner import Run, RunOptions
 
     with tempfile.TemporaryDirectory() as scratch:  # checks only: nothing is written there
         run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, no_cache=True,
                                     workers=0, console=console))
     console.print(run.suite.to_yaml(), markup=False, highlight=False)
     table = Table(title="images (videos) per class and split")
-    summary = data_summary(run.dataset)
+    summary = run.dataset.summary()
     table.add_column("class")
     for column in summary.columns:
         table.add_column(str(column), justify="right")

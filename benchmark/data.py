@@ -65,6 +65,13 @@ class Dataset:
     def by_path(self) -> dict[str, Sample]:
         return {s.path: s for s in self.samples}
 
+    def summary(self) -> pd.DataFrame:
+        """"images (videos)" per class (rows) and split (columns)."""
+        frame = self.to_frame()
+        images = frame.groupby(["class", "split"]).size().unstack(fill_value=0)
+        videos = frame.groupby(["class", "split"])["video"].nunique().unstack(fill_value=0)
+        return images.astype(str) + " (" + videos.astype(str) + ")"
+
     def without(self, paths: Iterable[str]) -> "Dataset":
         """The dataset less ``paths`` (unreadable images); every class must still fill every split."""
         dropped = set(paths)

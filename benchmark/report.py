@@ -152,6 +152,15 @@ def audit_markdown(audit: dict) -> list[str]:
               f"{c['test_real']} / {c['test_fake']} |" for c in audit["cells"]]
     lines += ["", "Images and videos per class and split:", "",
               markdown_table(pd.DataFrame(audit["counts"]).T.rename_axis("class"))]
+    unreadable = audit.get("unreadable") or []
+    if unreadable:
+        lines += ["", f"Unreadable images skipped: {len(unreadable)}", ""]
+        lines += [f"- `{b['path']}` ({b['class']}, {b['split']}): {b['problem']}" for b in unreadable[:20]]
+        lines += [f"- ... and {len(unreadable) - 20} more (all in audit.json)"] if len(unreadable) > 20 else []
+    conflicts = audit.get("conflicting_labels") or []
+    if conflicts:
+        lines += ["", f"Images under both a real and a fake class (conflicting labels): {len(conflicts)}", ""]
+        lines += ["- " + " = ".join(f"`{c['path']}` ({c['class']})" for c in group) for group in conflicts[:20]]
     lines += ["", f"Byte-identical files across splits: {len(audit['duplicates'])}", "",
               "| class | formats | width min/median/max | height min/median/max | format sep. | size sep. |",
               "|---|---|---|---|---|---|"]

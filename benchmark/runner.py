@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -187,8 +186,8 @@ class Run:
     def _announce(self, meta: dict) -> None:
         if self.suite.data.synthetic is not None:
             self.console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
-        what = {"new": "", "resume": f", resuming ({self.plan.finished} cells done)",
-                "extend": f", extending ({self.plan.finished} cells done)"}[self.status]
+        what = {"new": "", "resume": f", resuming ({self.plan.finished} cells done, {self.plan.cells} to run)",
+                "extend": f", extending ({self.plan.finished} cells done, {self.plan.cells} to run)"}[self.status]
         self.console.print(f"[bold]{self.suite.name}[/]: {len(self.dataset.samples)} images, device "
                            f"{meta['device']}, output {self.out}{what}")
         for warning in self.audit["warnings"]:
@@ -261,11 +260,3 @@ def _remove_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def data_summary(dataset: Dataset) -> pd.DataFrame:
-    """Images (videos) per class and split, for `benchmark validate --data-dir`."""
-    frame = dataset.to_frame()
-    images = frame.groupby(["class", "split"]).size().unstack(fill_value=0)
-    videos = frame.groupby(["class", "split"])["video"].nunique().unstack(fill_value=0)
-    return images.astype(str) + " (" + videos.astype(str) + ")"

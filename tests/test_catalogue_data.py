@@ -79,7 +79,9 @@ def test_unreadable_images_are_skipped_counted_and_listed(capsys, tmp_path, bad_
     assert {b["path"] for b in audit["unreadable"]} == set(planted)
     assert audit["duplicates"] == []  # two 0-byte files are unreadable, not "byte-identical copies"
     assert "5 unreadable images skipped" in " ".join(stdout.split())
-    assert "5 unreadable images skipped" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "5 unreadable images skipped" in report and "Unreadable images skipped: 5" in report
+    assert all(f"`{path}`" in report for path in planted)
     assert not set(pd.read_csv(out / "splits.csv").path) & set(planted)
     assert json.loads((out / "meta.json").read_text())["unreadable_images"] == 5
 

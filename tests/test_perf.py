@@ -21,3 +21,11 @@ def test_perf_prints_every_figure(tmp_path, tiny_backbone):
 def test_perf_names_a_missing_folder(tmp_path):
     result = cli("perf", tmp_path / "nope")
     assert result.returncode == 2 and "is not a folder" in result.stderr
+
+
+def test_perf_without_a_folder_generates_its_own_data(tiny_backbone):
+    result = cli("perf", "--backbone", tiny_backbone, "--limit", "4", "--epochs", "1", "--workers", "0")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["images"] > 0 and figures["cold_images_encoded"] == figures["images"]
+    assert "generated synthetic faces" in result.stderr

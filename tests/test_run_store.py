@@ -102,7 +102,7 @@ def test_saved_suite_reruns_its_own_run_and_meta_records_resumes(setup, capsys):
     log = (out / "clip-adapter/train-FaceSwap/seed-42/run.log").read_text()
     code, stdout, err = run(data_dir=None, suite_file=out / "suite.yaml", output=None)  # no --data-dir, no --output-dir
     assert code == 0, err
-    assert "resuming (2 cells done)" in " ".join(stdout.split())
+    assert "resuming (2 cells done, 0 to run)" in " ".join(stdout.split())
     assert (out / "clip-adapter/train-FaceSwap/seed-42/run.log").read_text() == log  # nothing retrained
     meta = json.loads((out / "meta.json").read_text())
     assert meta["started"] == first["started"] and meta["command"] == first["command"]
@@ -189,3 +189,14 @@ def test_disk_full_mid_run_keeps_finished_cells_and_resumes(setup, monkeypatch, 
     assert code == 0, err
     assert [r["test"] for r in rows(out)] == ["FaceSwap", "NeuralTextures"]
     assert (out / "clip-adapter/train-FaceSwap/seed-42/test-FaceSwap/test_predictions.csv").read_bytes() == first_cell
+
+
+def test_shortcut_flags_set_every_detector_that_has_the_option(setup, tmp_path):
+    _, _, _, _, run = setup
+    out = tmp_path / "flags"
+    code, _, err = run("--epochs", "1", "--lr", "0.01", "--batch-size", "4", "--seeds", "3,4", output=out)
+    assert code == 0, err
+    saved = (out / "suite.yaml").read_text()
+    for text in ("epochs: 1", "lr: 0.01", "batch_size: 4", "- 3\n- 4"):
+        assert text in saved, text
+    assert sorted({r["seed"] for r in rows(out)}) == [3, 4]
