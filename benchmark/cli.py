@@ -95,7 +95,7 @@ def _int_list(text: str) -> list[int]:
 def load_with_shortcuts(args):
     """The suite with --set overrides and the shortcut flags applied."""
     from benchmark import plugins
-    from benchmark.resolve import shortcut_overrides
+    from benchmark.run.resolve import shortcut_overrides
     from benchmark.suite import load_suite
 
     suite = load_suite(args.suite, args.overrides)
@@ -106,7 +106,7 @@ def load_with_shortcuts(args):
 
 
 def _run(args, console: Console) -> int:
-    from benchmark.runner import Run, RunOptions
+    from benchmark.run.runner import Run, RunOptions
 
     suite = load_with_shortcuts(args)
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
@@ -120,7 +120,7 @@ def _run(args, console: Console) -> int:
 def _validate(args, console: Console) -> int:
     """Everything `run` would reject before training; with --data-dir (or data.root) the data too."""
     from benchmark import plugins
-    from benchmark.resolve import resolve_detectors
+    from benchmark.run.resolve import resolve_detectors
 
     suite = load_with_shortcuts(args)
     registry = plugins.collect()
@@ -139,7 +139,7 @@ def _validate(args, console: Console) -> int:
 def _validate_data(suite, data_dir, console: Console) -> None:
     import tempfile
 
-    from benchmark.runner import Run, RunOptions
+    from benchmark.run.runner import Run, RunOptions
 
     with tempfile.TemporaryDirectory() as scratch:  # checks only: nothing is written there
         run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, no_cache=True,
@@ -175,8 +175,8 @@ def _plugins(args, console: Console) -> int:
 
 
 def _report(args, console: Console) -> int:
-    from benchmark.report import compare, rebuild_report, render_console
-    from benchmark.results import atomic_write
+    from benchmark.files import atomic_write
+    from benchmark.report.render import compare, rebuild_report, render_console
 
     if len(args.run_dirs) == 1:
         rows, meta, markdown, problems = rebuild_report(args.run_dirs[0])

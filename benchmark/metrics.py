@@ -1,9 +1,8 @@
 """Metric records and computing a cell's metrics from labels and scores."""
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
-
-import warnings
 
 import numpy as np
 

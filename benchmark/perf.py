@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from benchmark import synthetic
-from benchmark.data import list_videos
+from benchmark.data import synthetic
+from benchmark.data.dataset import list_videos
 from benchmark.detector import EncoderSpec
 from benchmark.environment import describe_device, resolve_device
 from benchmark.errors import BenchmarkError
-from benchmark.features import FrozenEncoder, default_workers
-from benchmark.runner import Run, RunOptions
+from benchmark.features.encoders import FrozenEncoder, default_workers
+from benchmark.run.runner import Run, RunOptions
 from benchmark.suite import parse_suite
 
 

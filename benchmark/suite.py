@@ -36,7 +36,7 @@ SCHEMA: dict[str, Any] = {
         "fast_decode": False,  # decode JPEGs at reduced scale (faster, slightly different embeddings)
         "on_bad_image": "skip",  # unreadable images: skip (counted, listed) or fail (stop, listing all)
         "max_bad_fraction": 0.01,  # more unreadable images than this in any class stops the run
-        "synthetic": ANY,  # demo data the harness generates itself (see benchmark.synthetic)
+        "synthetic": ANY,  # demo data the harness generates itself (see benchmark.data.synthetic)
     },
     "selection": {
         "epoch": "best",  # best: the epoch with the highest val AUC; last: the final epoch (the seed's way)

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.cache import EmbeddingCache, FileFacts
 from benchmark.detector import EncoderSpec
-from benchmark.features import FeatureStore
+from benchmark.features.cache import EmbeddingCache, FileFacts
+from benchmark.features.encoders import FeatureStore
+
 from conftest import TINY_CONFIG, make_class_folders, save_image
 from test_cli import cli, tiny
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.images import image_problem
+from benchmark.data.images import image_problem
+
 from conftest import SEED_SUITE, assert_refused, make_class_folders, run_main, save_image, tiny_args, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
@@ -180,7 +181,7 @@ def test_matrix_and_test_all_expand_to_every_class(capsys, tmp_path, tiny_backbo
 
 
 def test_grayscale_and_palette_images_decode_to_rgb(tmp_path):
-    from benchmark.images import load_rgb
+    from benchmark.data.images import load_rgb
 
     rng = np.random.default_rng(0)
     for mode in ("L", "P", "RGBA", "CMYK", "I;16"):

@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from benchmark.results import read_results
+from benchmark.run.results import read_results
+
 from conftest import make_class_folders
 
 ROOT = Path(__file__).resolve().parents[1]

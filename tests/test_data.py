@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data import load_dataset
+from benchmark.data.dataset import load_dataset
+from benchmark.data.images import load_rgb
+from benchmark.data.splits import split_groups
 from benchmark.errors import BenchmarkError
-from benchmark.images import load_rgb
-from benchmark.splits import split_groups
 from benchmark.suite import DataConfig
+
 from conftest import make_class_folders, save_image
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}

@@ -12,6 +12,7 @@ from benchmark import plugins
 from benchmark.cli import main
 from benchmark.detector import Detector
 from benchmark.hookspecs import hookimpl
+
 from conftest import make_class_folders
 
 TRANSFORM = transforms.Compose([transforms.Resize((16, 16)), transforms.ToTensor()])

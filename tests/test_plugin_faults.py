@@ -9,7 +9,8 @@ import pytest
 from benchmark import plugins
 from benchmark.hookspecs import hookimpl
 from benchmark_plugins.detectors.clip_adapter import ClipAdapter
-from conftest import SEED_SUITE, assert_refused, make_class_folders, run_main, tiny_args, write_suite
+
+from conftest import SEED_SUITE, assert_refused, make_class_folders, run_main, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
 TWO_TRAININGS = ("name: t\ndata: {real: Real_youtube}\n"

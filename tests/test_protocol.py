@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.data import OFFICIAL_SPLITS, load_dataset
+from benchmark.data.dataset import OFFICIAL_SPLITS, load_dataset
+from benchmark.data.splits import evenly_spaced
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.metrics import video_level
-from benchmark.splits import evenly_spaced
+from benchmark.run.training import fit_and_select
 from benchmark.suite import DataConfig
-from benchmark.training import fit_and_select
+
 from conftest import make_class_folders, save_image
 from test_cli import cli, tiny
 

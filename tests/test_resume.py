@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from benchmark.images import image_batches
+from benchmark.data.images import image_batches
+
 from conftest import make_class_folders, run_main, tiny_args, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
@@ -23,7 +24,7 @@ EPOCHS = 6
 # committing a chosen number of cache shards: a crash at a precise point, with no cleanup at all.
 CHILD = """
 import os, signal, sys
-import benchmark.cache as cache, benchmark.features as features, benchmark.training as training
+import benchmark.features.cache as cache, benchmark.features.encoders as features, benchmark.run.training as training
 from benchmark.cli import main
 features.SHARD_ROWS = 8
 kill_at = os.environ.get("KILL_AT_CHECKPOINT")

@@ -10,7 +10,8 @@ import stat
 import numpy as np
 import pytest
 
-from benchmark.store import RunStore
+from benchmark.run.store import RunStore
+
 from conftest import SEED_SUITE, assert_refused, make_class_folders, run_main, save_image, tiny_args, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
@@ -167,7 +168,7 @@ def test_half_written_last_line_is_reported_and_repaired(setup, capsys):
 def test_disk_full_mid_run_keeps_finished_cells_and_resumes(setup, monkeypatch, tmp_path):
     _, _, _, _, run = setup
     out = tmp_path / "full"
-    import benchmark.store as store
+    import benchmark.run.store as store
 
     real_append = store.append_result
     calls = []

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark.errors import BenchmarkError
-from benchmark.results import read_results_checked
+from benchmark.run.results import read_results_checked
 
 DEMO_NOTICE = (
     "SMOKE DEMO: synthetic cartoon faces and a randomly initialised backbone. "

@@ -21,18 +21,18 @@ import torch
 from rich.progress import Progress
 
 from benchmark.checkpoints import check_plain, checkpoints_in, epoch_of, safe_load
-from benchmark.data import Dataset
+from benchmark.data.dataset import Dataset
+from benchmark.data.images import image_batches
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.errors import BenchmarkError
-from benchmark.features import FeatureStore
-from benchmark.images import image_batches
+from benchmark.features.encoders import FeatureStore
+from benchmark.files import atomic_save
 from benchmark.metrics import compute_metrics, video_level
-from benchmark.plan import Plan, TrainingRun
-from benchmark.resolve import ResolvedDetector
-from benchmark.results import atomic_save
-from benchmark.scoring import write_cell
-from benchmark.store import RunStore
-from benchmark.training import CHECKPOINT_KEYS, FINAL_MODEL, auc_or_nan, fit_and_select
+from benchmark.run.plan import Plan, TrainingRun
+from benchmark.run.resolve import ResolvedDetector
+from benchmark.run.scoring import write_cell
+from benchmark.run.store import RunStore
+from benchmark.run.training import CHECKPOINT_KEYS, FINAL_MODEL, auc_or_nan, fit_and_select
 
 FIXED_THRESHOLD = 0.5  # thresholded metrics are also reported here, as <metric>@0.5
 FINAL_KEYS = ("state", "selection")

@@ -10,7 +10,7 @@
     <root>/original_sequences/youtube/<compression>/frames/<id>/
     <root>/manipulated_sequences/<Manipulation>/<compression>/frames/<target>_<source>/
 
-Splits are by video, and by pair for FF++ names (see :mod:`benchmark.splits`); the real class is
+Splits are by video, and by pair for FF++ names (see :mod:`benchmark.data.splits`); the real class is
 split too, so no image used in training is ever scored in a test cell.
 """
 
@@ -26,10 +26,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from benchmark.data.images import IMAGE_SUFFIXES
+from benchmark.data.splits import SPLITS, assign_by_fractions, assign_official, evenly_spaced, load_official_splits
 from benchmark.detector import Samples
 from benchmark.errors import BenchmarkError
-from benchmark.images import IMAGE_SUFFIXES
-from benchmark.splits import SPLITS, assign_by_fractions, assign_official, evenly_spaced, load_official_splits
 from benchmark.suite import DataConfig
 
 __all__ = ["SPLITS", "Sample", "Dataset", "load_dataset", "list_videos"]

@@ -25,8 +25,9 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from benchmark.images import image_problem
-from benchmark.results import atomic_write
+
+from benchmark.data.images import image_problem
+from benchmark.files import atomic_write
 
 DIGEST = 32
 FORMAT = 2  # 2: the checksum covers keys and embeddings; part of every encoder key

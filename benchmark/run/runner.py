@@ -3,7 +3,7 @@
 :class:`Run` checks everything a user can get wrong (suite, plugins, options, data, unreadable
 images, leaks, the run dir's identity, model weights) before the first byte is written; then
 :meth:`Run.run` locks the run dir, records the run, has the executor carry out the plan, and
-writes the report. Rerunning resumes; a different experiment is refused (see benchmark.identity).
+writes the report. Rerunning resumes; a different experiment is refused (see benchmark.run.identity).
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark import plugins as plugin_registry
-from benchmark import synthetic
-from benchmark.audit import check_leaks, run_audit, scan_files, unreadable
-from benchmark.cache import FileFacts, default_cache_dir
-from benchmark.data import Dataset, available_classes, load_dataset, splits_folder
+from benchmark.data import synthetic
+from benchmark.data.audit import check_leaks, run_audit, scan_files, unreadable
+from benchmark.data.dataset import Dataset, available_classes, load_dataset, splits_folder
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
-from benchmark.executor import FIXED_THRESHOLD, FINAL_MODEL, LocalExecutor
-from benchmark.features import FeatureStore, default_workers, encoder_key
-from benchmark.identity import IDENTITY, fingerprint
-from benchmark.plan import make_plan
-from benchmark.report import DEMO_NOTICE, render_console, render_markdown
-from benchmark.resolve import resolve_detectors
-from benchmark.results import cell_key
-from benchmark.store import RunStore
+from benchmark.features.cache import FileFacts, default_cache_dir
+from benchmark.features.encoders import FeatureStore, default_workers, encoder_key
+from benchmark.report.render import DEMO_NOTICE, render_console, render_markdown
+from benchmark.run.executor import FINAL_MODEL, FIXED_THRESHOLD, LocalExecutor
+from benchmark.run.identity import IDENTITY, fingerprint
+from benchmark.run.plan import make_plan
+from benchmark.run.resolve import resolve_detectors
+from benchmark.run.results import cell_key
+from benchmark.run.store import RunStore
 from benchmark.suite import ALL, Suite
 
 MODES = ("both", "train", "test")

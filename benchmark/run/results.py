@@ -11,69 +11,13 @@ results.jsonl at once, so an interrupted run keeps everything it finished and ca
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import torch
+from benchmark.files import atomic_write, to_json
 
 RESULTS = "results.jsonl"
 CELL_KEYS = ("detector", "train", "test", "seed")
-
-
-def _file_mode() -> int:
-    """What a plain open() would give: 0666 less the user's umask (mkstemp alone gives 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never
-    half of one, and a failure (disk full, kill) leaves no temporary file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, _file_mode())
-        os.close(fd)
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-    _atomic(path, write)
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save, atomically."""
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
-
-
-def to_json(obj: Any) -> str:
-    """JSON with NaN written as null (strict JSON readers reject NaN)."""
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
-    return json.dumps(clean(obj), indent=None, sort_keys=False)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(json.loads(to_json(obj)), indent=2) + "\n")
 
 
 def read_results(run_dir: Path) -> list[dict]:

@@ -1,6 +1,6 @@
 """The run store: one run directory, one experiment. It alone writes the run's top-level files.
 
-    <out>/identity.json  the fingerprint the dir is bound to (see benchmark.identity)
+    <out>/identity.json  the fingerprint the dir is bound to (see benchmark.run.identity)
     <out>/.lock          held (flock) by the one process running in the dir; holds its PID
     <out>/suite.yaml     the resolved suite: `benchmark run <out>/suite.yaml` reruns this run
     <out>/splits.csv     path, class, split, sha256 of every image used
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.data.synthetic import FOLDER
 from benchmark.errors import BenchmarkError
-from benchmark.identity import IDENTITY, changed_files_by_class, compare
-from benchmark.synthetic import FOLDER
-from benchmark.results import (append_result, atomic_write, cell_dir, read_results, repair_results, train_dir,
-                               write_json)
+from benchmark.files import atomic_write, write_json
+from benchmark.run.identity import IDENTITY, changed_files_by_class, compare
+from benchmark.run.results import append_result, cell_dir, read_results, repair_results, train_dir
 
 LOCK = ".lock"
 SPLITS = "splits.csv"

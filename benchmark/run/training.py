@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from benchmark.checkpoints import Checkpoint, check_plain, checkpoints_in, rng_state, safe_load, set_rng_state
 from benchmark.detector import Detector, FitContext, Samples
-from benchmark.results import atomic_save
+from benchmark.files import atomic_save
 
 FINAL_MODEL = "final_model.pth"
 

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmark.cache import FileFacts
-from benchmark.data import Dataset
+from benchmark.data.dataset import Dataset
 from benchmark.errors import BenchmarkError
+from benchmark.features.cache import FileFacts
 from benchmark.suite import Suite
 
 SHORTCUT_LEVEL = 0.95  # a single file property separating classes this well is worth a warning

@@ -13,11 +13,11 @@ from typing import Callable
 
 import torch
 
-from benchmark.cache import FORMAT as CACHE_FORMAT
-from benchmark.cache import EmbeddingCache
+from benchmark.data.images import image_loader
 from benchmark.detector import EncoderSpec
 from benchmark.errors import BenchmarkError
-from benchmark.images import image_loader
+from benchmark.features.cache import FORMAT as CACHE_FORMAT
+from benchmark.features.cache import EmbeddingCache
 
 
 def load_open_clip(spec: EncoderSpec, device: torch.device):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmark.data import Dataset
+from benchmark.data.dataset import Dataset
 from benchmark.detector import EncoderSpec
 from benchmark.suite import Suite
 

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import RocCurveDisplay  # noqa: E402
 
 from benchmark.detector import Samples  # noqa: E402
-from benchmark.results import atomic_write, write_json  # noqa: E402
+from benchmark.files import atomic_write, write_json  # noqa: E402
 
 
 def write_cell(folder: Path, samples: Samples, scores: np.ndarray, row: dict, threshold: float) -> None:

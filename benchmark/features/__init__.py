@@ -1,0 +1,1 @@
+"""Features: frozen encoders and the persistent embedding cache they fill."""
