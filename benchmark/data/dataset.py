@@ -70,7 +70,7 @@ class Dataset:
         frame = self.to_frame()
         images = frame.groupby(["class", "split"]).size().unstack(fill_value=0)
         videos = frame.groupby(["class", "split"])["video"].nunique().unstack(fill_value=0)
-        return images.astype(str) + " (" + videos.astype(str) + ")"
+        return (images.astype(str) + " (" + videos.astype(str) + ")")[[s for s in SPLITS if s in images]]
 
     def without(self, paths: Iterable[str]) -> "Dataset":
         """The dataset less ``paths`` (unreadable images); every class must still fill every split."""

@@ -86,7 +86,7 @@ class LocalExecutor:
             seed_everything(run.seed)
             detector = resolved.build()
             ctx = self._context(run, log, detector, progress)
-            stage = "fit"
+            stage = "load"
             try:
                 if final.exists():  # trained before (test mode, or a run stopped while scoring)
                     saved = safe_load(final, FINAL_KEYS)
@@ -96,17 +96,18 @@ class LocalExecutor:
                 elif self.mode == "test":
                     raise BenchmarkError(f"--mode test: {final} does not exist; run with --mode train (or both) first")
                 else:
+                    stage = "fit"
                     selected = self._fit(run, resolved, detector, ctx, folder, log, progress)
                 if self.mode == "train":
                     return
-                stage = "predict"
                 for test in run.tests:
+                    stage = f"predict on {test}"
                     self._score_cell(run, detector, ctx, test, selected, progress, log)
             except (BenchmarkError, OSError):  # the harness's own messages; paths the CLI names
                 raise
             except Exception as e:  # noqa: BLE001 - a detector plugin can fail any way; report it in one line
-                where = f"epoch {ctx.epoch + 1}" if stage == "fit" else "scoring"
-                message = (f"detector {run.detector} failed in {stage} (train {run.train}, seed {run.seed}, {where}): "
+                where = f", epoch {ctx.epoch + 1}" if stage == "fit" else ""
+                message = (f"detector {run.detector} failed in {stage} (train {run.train}, seed {run.seed}{where}): "
                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
                 log(message)
                 log_file.write("".join(traceback.format_exception(e)))

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -74,20 +75,12 @@ class Run:
         self.workers = default_workers() if options.workers is None else options.workers
         self.store.existing_identity()  # not a file, not someone else's folder
         self.suite = self._resolve_data(suite)
-        self.dataset = self._load_data()
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
-        facts = scan_files(self.dataset, self.file_facts)
-        bad = unreadable(self.dataset, facts, self.suite.data)
-        self.dataset = self.dataset.without(b["path"] for b in bad)
-        self.audit = run_audit(self.dataset, self.suite, facts, bad)
-        check_leaks(self.audit, self.suite.data.allow_duplicates)
-        self.table = self.dataset.to_frame()[["path", "class", "split"]]
-        self.table = self.table.assign(sha256=[facts[p][0] for p in self.table["path"]])
+        self.dataset, self.audit, self.table = self._read_data()
         self.identity = fingerprint(self.suite, self.prompts, self.table, self.detectors,
                                     self._encoder_keys(), self.report_metrics())
         self.status = self.store.check_identity(self.identity, self.table, options.extend)
-        self.file_facts.save()
         done = {cell_key(r) for r in self.store.results()} if self.status != "new" else set()
         self.plan = make_plan(self.suite, self.dataset, {d.name: d.spec for d in self.detectors}, done, options.mode)
         self._check_test_mode()
@@ -123,9 +116,19 @@ class Run:
         wants_all = any(p.test == (ALL,) for p in suite.pairings)
         return suite.resolved(root, splits, available_classes(suite.data, root) if wants_all else None)
 
-    def _load_data(self) -> Dataset:
+    def _read_data(self) -> tuple[Dataset, dict, pd.DataFrame]:
+        """(dataset without unreadable images, audit, path/class/split/sha256 table); stops on
+        too many unreadable images and on leaks."""
         data = self.suite.data
-        return load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")))
+        dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")))
+        facts = scan_files(dataset, self.file_facts)
+        self.file_facts.save()
+        bad = unreadable(dataset, facts, data)
+        dataset = dataset.without(b["path"] for b in bad)
+        audit = run_audit(dataset, self.suite, facts, bad)
+        check_leaks(audit, data.allow_duplicates)
+        table = dataset.to_frame()[["path", "class", "split"]]
+        return dataset, audit, table.assign(sha256=[facts[p][0] for p in table["path"]])
 
     def _encoder_keys(self) -> dict[str, str]:
         return {d.name: encoder_key(d.spec, self.file_facts, self.suite.data.fast_decode)

@@ -68,8 +68,8 @@ class RunStore:
         explain = changed_files_by_class(old_table, table) if old_table is not None else None
         differences, additions = compare(old, identity, explain)
         if differences:
-            more = f" (and {len(differences) - 1} more difference(s))" if len(differences) > 1 else ""
-            raise BenchmarkError(f"{self.out} holds another experiment: {differences[0]}{more}; "
+            shown = "; ".join(differences[:3]) + (f" (and {len(differences) - 3} more)" if len(differences) > 3 else "")
+            raise BenchmarkError(f"{self.out} holds another experiment: {shown}; "
                                  f"choose another --output-dir, or rerun with what the run used ({self.out / 'suite.yaml'})")
         if additions and not extend:
             raise BenchmarkError(f"{self.out} holds a run without {', '.join(additions)}; pass --extend to add "
@@ -125,11 +125,12 @@ class RunStore:
                                                               "kind": status}]
         else:
             meta["started"], meta["command"], meta["resumes"] = _now(), command, []
+        # identity first: a run killed while writing these is still this run, and resumes
+        write_json(self.out / IDENTITY, identity)
         atomic_write(self.out / "suite.yaml", suite_yaml)
         atomic_write(self.out / SPLITS, table.to_csv(index=False))
         write_json(self.out / "audit.json", audit)
         write_json(self.out / "meta.json", meta)
-        write_json(self.out / IDENTITY, identity)  # last: a dir with identity.json is complete
         self.log(f"{ {'new': 'started', 'resume': 'resumed', 'extend': 'extended'}[status]}: {command}")
         return meta
 
