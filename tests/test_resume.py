@@ -28,12 +28,13 @@ import benchmark.features.cache as cache, benchmark.features.encoders as feature
 from benchmark.cli import main
 features.SHARD_ROWS = 8
 kill_at = os.environ.get("KILL_AT_CHECKPOINT")
+kill_with = getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
 if kill_at:
     save = training.atomic_save
     def saving_then_dying(obj, path):
         save(obj, path)
         if str(path).endswith(kill_at):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), kill_with)
     training.atomic_save = saving_then_dying
 kill_after = int(os.environ.get("KILL_AFTER_SHARDS", "0"))
 if kill_after:
@@ -95,6 +96,21 @@ def test_kill_during_training_then_resume_equals_an_uninterrupted_run(tmp_path, 
         assert a.get("selection") == b.get("selection"), f"killed after epoch {epoch}"
         for key, value in a["state"]["model"].items():  # every epoch's weights, bit for bit
             assert torch.equal(value, b["state"]["model"][key]), f"{name} {key}, killed after epoch {epoch}"
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, tiny_backbone):
+    args = setup(tmp_path, tiny_backbone)
+    out = tmp_path / "interrupted"
+    stopped = child(args(out, tmp_path / "cache"), KILL_SIGNAL="SIGINT",
+                    KILL_AT_CHECKPOINT="train-FaceSwap/seed-42/checkpoint_epoch_2.pth")
+    assert stopped.returncode == 130, stopped.stderr
+    assert "interrupted: finished cells are kept; rerun the same command to resume" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert not [p for p in out.rglob(".*") if p.name != ".lock"]  # no temporary files left
+    resumed = child(args(out, tmp_path / "cache"))
+    assert resumed.returncode == 0, resumed.stderr
+    reference = child(args(tmp_path / "reference", tmp_path / "cache"))
+    assert rows(out) == rows(tmp_path / "reference")
 
 
 def test_kill_during_encoding_loses_at_most_one_shard(tmp_path, tiny_backbone):
