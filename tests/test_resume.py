@@ -110,6 +110,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path, tiny_backbone):
     resumed = child(args(out, tmp_path / "cache"))
     assert resumed.returncode == 0, resumed.stderr
     reference = child(args(tmp_path / "reference", tmp_path / "cache"))
+    assert reference.returncode == 0, reference.stderr
     assert rows(out) == rows(tmp_path / "reference")
 
 

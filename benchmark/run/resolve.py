@@ -3,6 +3,7 @@ before anything runs or is written; command-line shortcuts (--epochs, --lr, ...)
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import typing
@@ -44,28 +45,31 @@ def _type_hints(factory) -> dict:
         return {}
 
 
-def check_type(value, expected, key: str) -> None:
-    """Strict scalar types from the factory's annotations: 2.9 or true is not an int."""
+def typed(value, expected, key: str):
+    """``value`` as the factory's annotation says: strict for scalars (2.9 or true is not an int),
+    but number text such as ``1e-3`` (which YAML 1.1 reads as a string) becomes the number."""
+    if isinstance(value, str) and expected in (int, float):
+        value = _number(value, expected)
     is_bool = isinstance(value, bool)
     if expected is int and (is_bool or not isinstance(value, int)):
         raise BenchmarkError(f"{key} must be an integer, got {value!r}")
-    if expected is float and (is_bool or not isinstance(value, (int, float)) or not math.isfinite(value)):
-        hint = ""
-        if isinstance(value, str) and _is_float(value):
-            hint = f" (YAML reads {value} as text: write it with a decimal point, e.g. 3.0e-4)"
-        raise BenchmarkError(f"{key} must be a finite number, got {value!r}{hint}")
+    if expected is float:
+        if is_bool or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise BenchmarkError(f"{key} must be a finite number, got {value!r}")
+        return float(value)
     if expected is bool and not is_bool:
         raise BenchmarkError(f"{key} must be true or false, got {value!r}")
     if expected is str and not isinstance(value, str):
         raise BenchmarkError(f"{key} must be a string, got {value!r}")
+    return value
 
 
-def _is_float(text: str) -> bool:
+def _number(text: str, expected):
+    """Number text -> the number (ints only from integer text); other text is left as it is."""
     try:
-        float(text)
-        return True
+        return int(text) if expected is int else float(text)
     except ValueError:
-        return False
+        return text
 
 
 def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
@@ -76,13 +80,17 @@ def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
         parameters = _parameters(entry.value)
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
         hints = _type_hints(entry.value)
+        values = {}
         for option, value in options.items():
             if not takes_any and option not in parameters:
+                close = difflib.get_close_matches(str(option), list(parameters), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
                 known = ", ".join(parameters) or "none"
-                raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}' (options: {known})")
-            if option in hints:
-                check_type(value, hints[option], f"{suite.source}: detectors.{name}.{option}")
-        detector = ResolvedDetector(name, entry.value, dict(options), entry.source)
+                raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}'{hint} "
+                                     f"(options: {known})")
+            key = f"{suite.source}: detectors.{name}.{option}"
+            values[option] = typed(value, hints[option], key) if option in hints else value
+        detector = ResolvedDetector(name, entry.value, values, entry.source)
         detector.spec = detector.build().frozen_encoder()  # building also checks the options' ranges
         resolved.append(detector)
     return resolved
