@@ -124,8 +124,7 @@ def _validate(args, console: Console) -> int:
 
     suite = load_with_shortcuts(args)
     registry = plugins.collect()
-    resolve_detectors(suite, registry.detectors)
-    registry.prompt_sets.get(suite.prompts, where=f"{suite.source}: prompts")
+    resolve_detectors(suite, registry)
     for metric in suite.metrics:
         registry.metrics.get(metric, where=f"{suite.source}: metrics")
     if args.data_dir or (suite.data.root and suite.data.synthetic is None):

@@ -45,7 +45,7 @@ SCHEMA: dict[str, Any] = {
     },
     "pairings": ANY,  # [{train: X, test: [Y, ...] | all}, ...] or {matrix: [A, B, ...]}
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
-    "prompts": "default",
+    "prompts": "default",  # the default prompt set: a name, or inline {real: [...], fake: [...]}
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
 }
@@ -92,7 +92,7 @@ class Suite:
     data: DataConfig
     pairings: tuple[Pairing, ...]
     detectors: Mapping[str, Mapping[str, Any]]
-    prompts: str
+    prompts: str | Mapping[str, tuple[str, ...]]
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
     selection: Selection
@@ -247,6 +247,18 @@ def _names(value, key: str, source: str) -> tuple[str, ...]:
     return tuple(check_name(v, f"{key}[{i}]", source) for i, v in enumerate(value))
 
 
+def check_prompts(value, key: str, source: str) -> None:
+    """A prompt set: the name of a registered one, or inline ``{real: [...], fake: [...]}``."""
+    if isinstance(value, str) and value:
+        return
+    if isinstance(value, dict) and set(value) == {"real", "fake"} and all(
+            isinstance(texts, list) and texts and all(isinstance(t, str) and t.strip() for t in texts)
+            for texts in value.values()):
+        return
+    raise BenchmarkError(f"{source}: '{key}' must name a prompt set or give one inline as "
+                         f"{{real: [text, ...], fake: [text, ...]}}")
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -342,8 +354,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         elif not isinstance(options, dict):
             raise BenchmarkError(f"{source}: 'detectors.{name}' must be a mapping of options (or empty)")
 
-    if not isinstance(raw["prompts"], str):
-        raise BenchmarkError(f"{source}: 'prompts' must name one prompt set")
+    check_prompts(raw["prompts"], "prompts", source)
     seeds = raw["seeds"]
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
@@ -380,7 +391,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
         pairings=tuple(pairings),
         detectors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in detectors.items()}),
-        prompts=raw["prompts"],
+        prompts=raw["prompts"] if isinstance(raw["prompts"], str) else MappingProxyType(dict(raw["prompts"])),
         metrics=metrics,
         seeds=tuple(seeds),
         source=source,

@@ -58,7 +58,7 @@ def test_state_dict_round_trip_scores_identically():
 def test_similarity_features_are_mean_real_mean_fake_and_difference():
     real = torch.eye(4)[:2]  # prompts e0, e1
     fake = torch.eye(4)[2:]  # prompts e2, e3
-    head = AdapterHead(real, fake, hidden_dim=8, dropout=0.0)
+    head = AdapterHead(4, hidden_dim=8, dropout=0.0, real_text=real, fake_text=fake)
     image = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0.6, 0.8]])
     features = head.similarity_features(image)
     torch.testing.assert_close(features, torch.tensor([[0.5, 0.0, -0.5], [0.0, 0.7, 0.7]]))

@@ -75,7 +75,7 @@ def _quiet_open_clip():
 
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL + 1)  # its failed-download ERROR is said again, in one line, by us
     try:
         yield
     finally:

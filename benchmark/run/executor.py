@@ -53,7 +53,6 @@ class LocalExecutor:
     suite: object
     dataset: Dataset
     detectors: dict[str, ResolvedDetector]
-    prompts: object
     metrics: list
     features: FeatureStore
     device: torch.device
@@ -151,7 +150,7 @@ class LocalExecutor:
 
         spec = detector.frozen_encoder()
         return FitContext(
-            device=self.device, seed=run.seed, prompts=self.prompts, log=log,
+            device=self.device, seed=run.seed, prompts=self.detectors[run.detector].prompts, log=log,
             encode_text=(lambda texts: self.features.texts(spec, texts)) if spec else None,
             progress=epoch_progress, image_batches=batches, batch_generator=generator,
         )

@@ -7,9 +7,9 @@ training sets, detectors or metrics, nothing changed) extends the run when asked
 Parts:
 
 * ``settings``: the resolved suite's data, selection and prompt settings (data root absolute);
-* ``prompts``: the prompt texts themselves (a plugin update may change a named set);
 * ``data``: per class, the number of files and a digest of (path, split, sha256) of each;
-* ``detectors``: per detector its options, plugin package + version and encoder identity;
+* ``detectors``: per detector (variant) the plugin it uses, its options, the plugin package +
+  version, the encoder identity and the prompt texts (a plugin update may change a named set);
 * ``harness``: the harness version; ``seeds``, ``cells`` (train -> tests) and ``metrics``.
 """
 
@@ -41,15 +41,16 @@ def data_digests(table: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
-def fingerprint(suite, prompts, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str]) -> dict:
+def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str]) -> dict:
     raw = suite.raw
     return {
         "harness": harness_version(),
         "settings": {"data": {k: v for k, v in raw["data"].items()}, "selection": dict(raw["selection"]),
                      "prompts": raw["prompts"]},
-        "prompts": {"real": list(prompts.real), "fake": list(prompts.fake)},
         "data": data_digests(table),
-        "detectors": {d.name: {"options": dict(d.options), "plugin": d.source, "encoder": encoder_keys.get(d.name)}
+        "detectors": {d.name: {"use": d.plugin, "options": dict(d.options), "plugin": d.source,
+                               "encoder": encoder_keys.get(d.name),
+                               "prompts": {"real": list(d.prompts.real), "fake": list(d.prompts.fake)}}
                       for d in detectors},
         "seeds": list(suite.seeds),
         "cells": {train: list(suite.tests_for(train)) for train in suite.train_sets},
@@ -77,7 +78,7 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
     """(differences, additions), each a list of one-line descriptions. ``changed_files(cls)``
     explains a data difference in files (from the run's splits.csv) when given."""
     differences, additions = [], []
-    for key in ("harness", "settings", "prompts"):
+    for key in ("harness", "settings"):
         a, b = _flat(old.get(key), key), _flat(new.get(key), key)
         for path in sorted(set(a) | set(b)):
             if a.get(path, _MISSING) != b.get(path, _MISSING):

@@ -1,5 +1,11 @@
 """Suite detectors -> checked, buildable detectors: every name, option, type and range is checked
-before anything runs or is written; command-line shortcuts (--epochs, --lr, ...) become options."""
+before anything runs or is written; command-line shortcuts (--epochs, --lr, ...) become options.
+
+A ``detectors`` entry is a *variant*: its name is how it appears everywhere (run dirs, results,
+reports); ``use: <plugin>`` picks the detector plugin (default: the name itself) and
+``prompts: <set name | {real: [...], fake: [...]}>`` its prompt set (default: the suite's). Both
+are read by the harness; every other key is an option of the plugin's factory.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +17,25 @@ from dataclasses import dataclass
 
 from benchmark.detector import Detector, EncoderSpec
 from benchmark.errors import BenchmarkError
-from benchmark.suite import Suite
+from benchmark.prompts import PromptSet
+from benchmark.suite import Suite, check_prompts
 
 # --flag -> detector option it sets, on every detector whose factory takes that option
 SHORTCUTS = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size"}
 
 
+HARNESS_KEYS = ("use", "prompts")  # keys of a detectors entry the harness reads itself
+
+
 @dataclass
 class ResolvedDetector:
-    name: str
+    name: str  # the variant's name
     factory: object
-    options: dict
-    source: str
+    options: dict  # the factory's keyword arguments, typed
+    source: str  # "<package> <version> (<module>)" of the plugin
+    plugin: str = ""  # the registered detector it uses
+    prompts: PromptSet | None = None
+    prompts_name: str = ""  # the prompt set's name, or "inline"
     spec: EncoderSpec | None = None  # the frozen encoder it trains on, or None for a pixel detector
 
     def build(self) -> Detector:
@@ -61,6 +74,8 @@ def typed(value, expected, key: str):
         raise BenchmarkError(f"{key} must be true or false, got {value!r}")
     if expected is str and not isinstance(value, str):
         raise BenchmarkError(f"{key} must be a string, got {value!r}")
+    if expected is list and not isinstance(value, list):
+        raise BenchmarkError(f"{key} must be a list, e.g. [1, 2], got {value!r}")
     return value
 
 
@@ -72,25 +87,48 @@ def _number(text: str, expected):
         return text
 
 
-def resolve_detectors(suite: Suite, registry) -> list[ResolvedDetector]:
+def resolve_prompts(value, registry, where: str) -> tuple[PromptSet, str]:
+    """(prompt set, its name) from a registered name or an inline ``{real, fake}`` mapping."""
+    if isinstance(value, str):
+        return registry.get(value, where=where).value, value
+    return PromptSet(real=value["real"], fake=value["fake"]), "inline"
+
+
+def plugin_of(name: str, entry) -> str:
+    """The detector plugin a ``detectors`` entry uses: ``use:``, else its own name."""
+    plugin = entry.get("use", name)
+    if not isinstance(plugin, str) or not plugin:
+        raise BenchmarkError(f"detectors.{name}.use must name a detector plugin, got {plugin!r}")
+    return plugin
+
+
+def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
     """Check every detector name and option before anything runs or is written."""
     resolved = []
-    for name, options in suite.detectors.items():
-        entry = registry.get(name, where=f"{suite.source}: detectors")
-        parameters = _parameters(entry.value)
+    for name, entry in suite.detectors.items():
+        plugin = plugin_of(name, entry)
+        found = plugins.detectors.get(plugin, where=f"{suite.source}: detectors" +
+                                      (f".{name}.use" if plugin != name else ""))
+        prompt_value = entry.get("prompts", suite.prompts)
+        check_prompts(prompt_value, f"detectors.{name}.prompts", suite.source)
+        prompts, prompts_name = resolve_prompts(prompt_value, plugins.prompt_sets,
+                                                f"{suite.source}: detectors.{name}.prompts")
+        parameters = _parameters(found.value)
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        hints = _type_hints(entry.value)
+        hints = _type_hints(found.value)
         values = {}
-        for option, value in options.items():
+        for option, value in entry.items():
+            if option in HARNESS_KEYS:
+                continue
             if not takes_any and option not in parameters:
-                close = difflib.get_close_matches(str(option), list(parameters), n=1)
+                close = difflib.get_close_matches(str(option), [*parameters, *HARNESS_KEYS], n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                known = ", ".join(parameters) or "none"
+                known = ", ".join([*parameters, *HARNESS_KEYS])
                 raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}'{hint} "
                                      f"(options: {known})")
             key = f"{suite.source}: detectors.{name}.{option}"
             values[option] = typed(value, hints[option], key) if option in hints else value
-        detector = ResolvedDetector(name, entry.value, values, entry.source)
+        detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name)
         detector.spec = detector.build().frozen_encoder()  # building also checks the options' ranges
         resolved.append(detector)
     return resolved
@@ -106,8 +144,8 @@ def shortcut_overrides(suite: Suite, registry, values: dict) -> list[str]:
             overrides.append(f"seeds=[{', '.join(str(s) for s in value)}]")
             continue
         option = SHORTCUTS[flag]
-        takers = [name for name in suite.detectors
-                  if option in _parameters(registry.get(name, where=f"{suite.source}: detectors").value)]
+        takers = [name for name, entry in suite.detectors.items()
+                  if option in _parameters(registry.get(plugin_of(name, entry), where=f"{suite.source}: detectors").value)]
         if not takers:
             raise BenchmarkError(f"--{flag.replace('_', '-')}: no detector of {suite.source} has an option '{option}'")
         overrides += [f"detectors.{name}.{option}={value}" for name in takers]

@@ -67,8 +67,7 @@ class Run:
         self.store = RunStore(self.out)
         # everything a user can get wrong is checked before the first file is written
         plugins = plugin_registry.collect()
-        self.detectors = resolve_detectors(suite, plugins.detectors)
-        self.prompts = plugins.prompt_sets.get(suite.prompts, where=f"{suite.source}: prompts").value
+        self.detectors = resolve_detectors(suite, plugins)
         self.metrics = [plugins.metrics.get(m, where=f"{suite.source}: metrics").value for m in suite.metrics]
         self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
         self.device = resolve_device(options.device)
@@ -78,7 +77,7 @@ class Run:
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
         self.dataset, self.audit, self.table = self._read_data()
-        self.identity = fingerprint(self.suite, self.prompts, self.table, self.detectors,
+        self.identity = fingerprint(self.suite, self.table, self.detectors,
                                     self._encoder_keys(), self.report_metrics())
         self.status = self.store.check_identity(self.identity, self.table, options.extend)
         done = {cell_key(r) for r in self.store.results()} if self.status != "new" else set()
@@ -86,9 +85,9 @@ class Run:
         self._check_test_mode()
         self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts,
                                      fast_decode=self.suite.data.fast_decode)
-        texts = list(self.prompts.real) + list(self.prompts.fake)
         for spec, paths in self.plan.encodings.items():
             # weights that cannot load fail here, before any output; a warm cache needs no model
+            texts = [t for d in self.detectors if d.spec == spec for t in (*d.prompts.real, *d.prompts.fake)]
             if self.features.needs_encoder(spec, paths, texts):
                 self._encoder(spec)
 
@@ -183,7 +182,7 @@ class Run:
             self.store.unlock()
 
     def _executor(self) -> LocalExecutor:
-        return LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.prompts, self.metrics,
+        return LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
                              self.features, self.device, self.workers, self.store, self.options.mode)
 
     def _announce(self, meta: dict) -> None:
@@ -246,8 +245,9 @@ class Run:
             "frames_per_video": self.suite.data.frames_per_video,
             "fast_decode": self.suite.data.fast_decode,
             "unreadable_images": len(self.audit["unreadable"]),
-            "detectors": {d.name: {"options": d.options, "source": d.source} for d in self.detectors},
-            "prompts": {"name": self.suite.prompts, "real": list(self.prompts.real), "fake": list(self.prompts.fake)},
+            "detectors": {d.name: {"use": d.plugin, "options": d.options, "source": d.source,
+                                   "prompts": {"name": d.prompts_name, "real": list(d.prompts.real),
+                                               "fake": list(d.prompts.fake)}} for d in self.detectors},
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),

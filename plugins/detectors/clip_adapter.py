@@ -11,38 +11,47 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.detector import Detector, EncoderSpec, FitContext, Samples, check_range
+from benchmark.detector import FitContext, Samples, check_range
 from benchmark.hookspecs import hookimpl
+from benchmark_plugins.detectors.frozen_clip import FrozenClipDetector, prompt_embeddings, similarities
 
 
 class AdapterHead(nn.Module):
-    """[adapter(image) ; similarity features] -> logit of P(fake)."""
+    """[adapter(image) ; similarity features] -> logit of P(fake).
 
-    def __init__(self, real_text: torch.Tensor, fake_text: torch.Tensor, hidden_dim: int, dropout: float):
+    Ablations: without ``real_text``/``fake_text`` the head sees the adapter alone; without the
+    adapter (``adapter=False``) it sees the three similarity features alone."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float, real_text: torch.Tensor | None = None,
+                 fake_text: torch.Tensor | None = None, adapter: bool = True):
         super().__init__()
-        dim = real_text.shape[1]
-        # frozen prompt embeddings travel with the weights, so scoring needs no text encoder
-        self.register_buffer("real_text", real_text.clone())  # (n_real_prompts, dim)
-        self.register_buffer("fake_text", fake_text.clone())  # (n_fake_prompts, dim)
+        self.text_features = real_text is not None
+        if not (self.text_features or adapter):
+            raise ValueError("text_features: the head needs the adapter, the text features or both")
+        if self.text_features:
+            # frozen prompt embeddings travel with the weights, so scoring needs no text encoder
+            self.register_buffer("real_text", real_text.clone())  # (n_real_prompts, dim)
+            self.register_buffer("fake_text", fake_text.clone())  # (n_fake_prompts, dim)
         self.adapter = nn.Sequential(
             nn.Linear(dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, hidden_dim)
-        )
+        ) if adapter else None
+        inputs = (hidden_dim if adapter else 0) + (3 if self.text_features else 0)
         self.head = nn.Sequential(
-            nn.Linear(hidden_dim + 3, hidden_dim // 2), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim // 2, 1)
+            nn.Linear(inputs, hidden_dim // 2), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim // 2, 1)
         )
 
     def similarity_features(self, image: torch.Tensor) -> torch.Tensor:
-        """(n, dim) normalised embeddings -> (n, 3): mean cosine to real, to fake, fake - real."""
-        real = (image @ self.real_text.T).mean(dim=1)
-        fake = (image @ self.fake_text.T).mean(dim=1)
-        return torch.stack([real, fake, fake - real], dim=1)
+        return similarities(image, self.real_text, self.fake_text)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([self.adapter(image), self.similarity_features(image)], dim=1)
-        return self.head(features).squeeze(1)
+        parts = ([self.adapter(image)] if self.adapter is not None else []) + (
+            [self.similarity_features(image)] if self.text_features else [])
+        return self.head(torch.cat(parts, dim=1)).squeeze(1)
 
 
-class ClipAdapter(Detector):
+class ClipAdapter(FrozenClipDetector):
+    """The reference detector. ``text_features: false`` and ``adapter: false`` are its ablations."""
+
     def __init__(
         self,
         backbone: str = "ViT-B-32",
@@ -53,6 +62,8 @@ class ClipAdapter(Detector):
         weight_decay: float = 0.01,
         hidden_dim: int = 256,
         dropout: float = 0.1,
+        text_features: bool = True,
+        adapter: bool = True,
     ):
         # types are checked by the harness from these annotations; ranges here
         check_range("epochs", epochs, 1)
@@ -61,8 +72,11 @@ class ClipAdapter(Detector):
         check_range("weight_decay", weight_decay, 0)
         check_range("hidden_dim", hidden_dim, 2)
         check_range("dropout", dropout, 0, 1)
-        self.backbone = backbone
-        self.pretrained = pretrained
+        if not (text_features or adapter):
+            raise ValueError("text_features: with adapter: false too, the head would see nothing")
+        super().__init__(backbone, pretrained)
+        self.text_features = text_features
+        self.adapter = adapter
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = float(lr)
@@ -71,18 +85,14 @@ class ClipAdapter(Detector):
         self.dropout = float(dropout)
         self.model: AdapterHead | None = None
 
-    def frozen_encoder(self) -> EncoderSpec:
-        return EncoderSpec(self.backbone, self.pretrained)
-
     def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
         if ctx.resume is not None:  # an interrupted run: continue after its last finished epoch
             self.load_state_dict(ctx.resume.state)
             self.model.to(ctx.device)
         else:
-            prompts = ctx.prompts
-            text = ctx.encode_text(list(prompts.real) + list(prompts.fake))
-            real_text, fake_text = text[: len(prompts.real)], text[len(prompts.real) :]
-            self.model = AdapterHead(real_text, fake_text, self.hidden_dim, self.dropout).to(ctx.device)
+            real_text, fake_text = prompt_embeddings(ctx) if self.text_features else (None, None)
+            self.model = AdapterHead(train.features.shape[1], self.hidden_dim, self.dropout, real_text, fake_text,
+                                     self.adapter).to(ctx.device)
         # fused: one kernel per step instead of one per parameter tensor (the steps are tiny)
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)
         generator = torch.Generator().manual_seed(ctx.seed)
@@ -125,14 +135,22 @@ class ClipAdapter(Detector):
         return torch.sigmoid(self._logits(samples, ctx)).cpu().numpy().astype(np.float64)
 
     def state_dict(self) -> dict:
-        return {"hidden_dim": self.hidden_dim, "dropout": self.dropout, "model": self.model.state_dict()}
+        return {"hidden_dim": self.hidden_dim, "dropout": self.dropout,
+                "embedding_dim": self._embedding_dim(), "adapter": self.model.adapter is not None,
+                "model": self.model.state_dict()}
+
+    def _embedding_dim(self) -> int:
+        if self.model.adapter is not None:
+            return self.model.adapter[0].in_features
+        return self.model.real_text.shape[1]
 
     def load_state_dict(self, state: dict) -> None:
         weights = state["model"]
         # the initial weights are overwritten: drawing them must not move the global RNG, or a
         # resumed run's dropout would differ from an uninterrupted one
         with torch.random.fork_rng(devices=[]):
-            self.model = AdapterHead(weights["real_text"], weights["fake_text"], state["hidden_dim"], state["dropout"])
+            self.model = AdapterHead(state["embedding_dim"], state["hidden_dim"], state["dropout"],
+                                     weights.get("real_text"), weights.get("fake_text"), state["adapter"])
         self.model.load_state_dict(weights)
 
 
