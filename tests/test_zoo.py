@@ -16,7 +16,7 @@ from benchmark_plugins.detectors.clip_adapter import ClipAdapter
 from benchmark_plugins.detectors.clip_linear_probe import ClipLinearProbe
 from benchmark_plugins.detectors.clip_zero_shot import ClipZeroShot
 
-from conftest import assert_refused, make_class_folders, run_main, write_suite
+from conftest import assert_refused, make_class_folders, run_main, save_image, write_suite
 
 ZOO = """name: zoo
 data: {{real: Real_youtube}}
@@ -154,3 +154,22 @@ def test_adapter_ablations_drop_what_they_say(options, texts_used, has_adapter):
     restored.load_state_dict(detector.state_dict())
     test = separable(10, 16, 3)
     np.testing.assert_allclose(restored.predict(test, ctx), detector.predict(test, ctx), rtol=1e-6)
+
+
+def test_shortcut_probe_finds_a_format_shortcut_and_the_report_warns(capsys, tmp_path, tiny_backbone):
+    rng = np.random.default_rng(0)
+    for v in range(16):  # the same content kind, but every fake a PNG and every real a JPEG
+        save_image(tmp_path / "data" / "Real" / f"{v}.jpg", rng, (0, 0, 0), 40)
+        save_image(tmp_path / "data" / "GAN" / f"{v}.png", rng, (0, 0, 0), 40)
+    suite = write_suite(tmp_path / "s.yaml", "name: sc\ndata: {real: Real}\npairings: [{train: GAN, test: [GAN]}]\n"
+                        f"detectors: {{shortcut-probe: {{}}, clip-zero-shot: {{backbone: {tiny_backbone}, "
+                        "pretrained: none}}\n")
+    out = tmp_path / "out"
+    code, stdout, err = run_main(capsys, "run", suite, "--data-dir", tmp_path / "data", "--output-dir", out,
+                                 "--workers", "0")
+    assert code == 0, err
+    rows = {r["detector"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert rows["shortcut-probe"]["auc"] == 1.0
+    report = (out / "report.md").read_text()
+    assert "## Shortcut check" in report and "clip-zero-shot on GAN -> GAN" in report
+    assert "shortcut warning: clip-zero-shot on GAN -> GAN" in " ".join(stdout.split())

@@ -110,6 +110,11 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
         parts += [f"## {detector}: all cells", "", markdown_table(table), ""]
     for detector, metric, table in matrices(rows, metrics) if rows else []:
         parts += [f"## {detector}: {_metric_title(metric, meta)}", "", markdown_table(table), ""]
+    warnings = shortcut_warnings(rows, meta) if rows else []
+    if warnings:
+        parts += ["## Shortcut check", "", f"`shortcut-probe` sees only file and low-level facts, never a face. "
+                  f"Where a detector does not beat it by {SHORTCUT_MARGIN} AUC, that detector's number may "
+                  "say nothing about faces:", ""] + [f"- **warning**: {w}" for w in warnings] + [""]
     parts += audit_markdown(audit) if audit else []
     parts += ["## Run facts", ""]
     for key in ("started", "finished", "device", "seeds", "data_root", "layout", "splits", "frames_per_video",
@@ -122,6 +127,33 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
     if versions:
         parts += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())]
     return "\n".join(parts) + "\n"
+
+
+SHORTCUT_PROBE = "shortcut-probe"
+SHORTCUT_MARGIN = 0.05
+
+
+def shortcut_warnings(rows: list[dict], meta: dict) -> list[str]:
+    """Cells where a detector's AUC (mean over seeds) is not above the shortcut probe's + margin."""
+    probes = {name for name, spec in (meta.get("detectors") or {}).items()
+              if spec.get("use", name) == SHORTCUT_PROBE}
+    if not probes:
+        return []
+    frame = pd.DataFrame(rows)
+    if "auc" not in frame:
+        return []
+    auc = frame.assign(auc=pd.to_numeric(frame["auc"], errors="coerce")).groupby(
+        ["detector", "train", "test"], sort=False)["auc"].mean()
+    warnings = []
+    for (detector, train, test), value in auc.items():
+        if detector in probes:
+            continue
+        for probe in probes:
+            baseline = auc.get((probe, train, test))
+            if baseline is not None and value < baseline + SHORTCUT_MARGIN:
+                warnings.append(f"{detector} on {train} -> {test}: AUC {value:.3f} does not beat {probe} "
+                                f"({baseline:.3f}) by {SHORTCUT_MARGIN}")
+    return warnings
 
 
 def render_console(rows: list[dict], meta: dict, console: Console) -> None:
@@ -141,6 +173,8 @@ def render_console(rows: list[dict], meta: dict, console: Console) -> None:
         for (train, test), row in table.iterrows():
             rich_table.add_row(train, test, *[str(v) for v in row])
         console.print(rich_table)
+    for warning in shortcut_warnings(rows, meta):
+        console.print(f"[yellow]shortcut warning:[/] {warning}", highlight=False)
 
 
 def audit_markdown(audit: dict) -> list[str]:
