@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--workers", type=int, default=None)
     perf.add_argument("--device", default="auto")
 
+    predict = commands.add_parser("predict", help="score new images with a trained model (final_model.pth or a run dir)")
+    predict.add_argument("model", help="a final_model.pth, or a run dir with --detector and --train")
+    predict.add_argument("inputs", nargs="+", help="image files and folders (recursive; sub-folders are videos)")
+    predict.add_argument("--detector", help="with a run dir: the detector (variant) name")
+    predict.add_argument("--train", help="with a run dir: the training set")
+    predict.add_argument("--seed", type=int, help="with a run dir: the seed (default: the only one)")
+    predict.add_argument("--out", help="write path,score,prediction[,video,video_score] to this CSV")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    predict.add_argument("--workers", type=_non_negative, default=None, help="image decoding processes")
+    predict.add_argument("--cache-dir", help="embedding cache (default as for run)")
+    predict.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+
     report = commands.add_parser("report", help="rebuild a run's report, or compare several runs")
     report.add_argument("run_dirs", nargs="+", help="run directories (the --output-dir of runs)")
     report.add_argument("--metric", default="auc", help="metric to compare across runs (default auc)")
@@ -195,6 +207,32 @@ def _report(args, console: Console) -> int:
     return 0
 
 
+def _predict(args, console: Console) -> int:
+    from benchmark.environment import resolve_device
+    from benchmark.features.cache import default_cache_dir
+    from benchmark.features.encoders import default_workers
+    from benchmark.files import atomic_write
+    from benchmark.run.predict import collect_inputs, model_path, predict
+
+    path = model_path(args.model, args.detector, args.train, args.seed)
+    inputs = collect_inputs(args.inputs)
+    cache = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
+    frame = predict(path, inputs, resolve_device(args.device), default_workers() if args.workers is None
+                    else args.workers, cache)
+    if args.out:
+        atomic_write(Path(args.out), frame.to_csv(index=False, float_format="%.9g"))
+    table = Table(title=f"P(fake) by {path}", title_justify="left")
+    for column in frame.columns:
+        table.add_column(column, justify="right" if column != "path" else "left")
+    for _, row in frame.head(20).iterrows():
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+    more = f"; {len(frame) - 20} more in {args.out}" if args.out and len(frame) > 20 else (
+        f"; pass --out FILE for all {len(frame)}" if len(frame) > 20 else "")
+    console.print(f"{len(frame)} images scored, {int(frame.prediction.sum())} predicted fake{more}")
+    return 0
+
+
 def _perf(args, console: Console) -> int:
     import json
 
@@ -206,7 +244,7 @@ def _perf(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
+COMMANDS = {"predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from sklearn.linear_model import LogisticRegression
@@ -73,9 +74,15 @@ def test_pixel_detector_trains_and_scores_through_the_cli(tmp_path):
     try:
         code = main(["run", str(suite), "--data-dir", str(faces_root), "--output-dir", str(tmp_path / "out"),
                      "--workers", "0"])
+        predicted = main(["predict", str(tmp_path / "out"), str(faces_root / "FaceSwap"), "--detector", "mean-colour",
+                          "--train", "FaceSwap", "--out", str(tmp_path / "scores.csv"), "--workers", "0"])
     finally:
         pm.unregister(MeanColourPlugin)
-    assert code == 0
+    assert code == 0 and predicted == 0
+    ran = pd.read_csv(tmp_path / "out/mean-colour/train-FaceSwap/seed-42/test-FaceSwap/test_predictions.csv")
+    merged = ran.merge(pd.read_csv(tmp_path / "scores.csv"), on="path", suffixes=("_run", "_predict"))
+    assert len(merged) == int(ran.label.sum()) > 0  # pixels read through ctx.image_batches give the same scores
+    np.testing.assert_allclose(merged.score_run, merged.score_predict, rtol=1e-9)
     row = json.loads((tmp_path / "out" / "results.jsonl").read_text())
     assert row["detector"] == "mean-colour" and row["auc"] > 0.9
     assert (tmp_path / "out/mean-colour/train-FaceSwap/seed-42/final_model.pth").exists()

@@ -41,12 +41,19 @@ def zoo(tmp_path_factory, tiny_backbone):
     return base, data, suite
 
 
-def test_six_detectors_and_variants_run_side_by_side_on_one_encoding_pass(zoo, capsys):
+@pytest.fixture(scope="module")
+def zoo_run(zoo):
+    from benchmark.cli import main
+
     base, data, suite = zoo
     out = base / "run"
-    code, stdout, err = run_main(capsys, "run", suite, "--data-dir", data, "--output-dir", out, "--workers", "0",
-                                 "--cache-dir", base / "cache")
-    assert code == 0, err
+    assert main(["run", str(suite), "--data-dir", str(data), "--output-dir", str(out), "--workers", "0",
+                 "--cache-dir", str(base / "cache")]) == 0
+    return base, data, suite, out
+
+
+def test_six_detectors_and_variants_run_side_by_side_on_one_encoding_pass(zoo_run, capsys):
+    base, data, suite, out = zoo_run
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["detector"] for r in rows] == [n for n in NAMES for _ in range(2)]
     for name in NAMES:
@@ -173,3 +180,38 @@ def test_shortcut_probe_finds_a_format_shortcut_and_the_report_warns(capsys, tmp
     report = (out / "report.md").read_text()
     assert "## Shortcut check" in report and "clip-zero-shot on GAN -> GAN" in report
     assert "shortcut warning: clip-zero-shot on GAN -> GAN" in " ".join(stdout.split())
+
+
+@pytest.mark.parametrize("detector", ["adapter-terse", "clip-linear-probe", "clip-zero-shot"])
+def test_predict_gives_the_runs_own_scores(zoo_run, capsys, detector):
+    base, data, _, out = zoo_run
+    scores = base / f"{detector}.csv"
+    code, stdout, err = run_main(capsys, "predict", out, data / "FaceSwap", "--detector", detector, "--train", "FaceSwap",
+                                 "--out", scores, "--workers", "0", "--cache-dir", base / "cache")
+    assert code == 0, err
+    predicted = pd.read_csv(scores)
+    assert list(predicted.columns) == ["path", "score", "prediction", "video", "video_score"]
+    assert len(predicted) == 16 and predicted.path.is_unique  # one score per image, 8 videos x 2 frames
+    ran = pd.read_csv(out / detector / "train-FaceSwap/seed-42/test-FaceSwap/test_predictions.csv")
+    merged = ran.merge(predicted, on="path", suffixes=("_run", "_predict"))
+    assert len(merged) == int((ran.label == 1).sum()) > 0  # the run's FaceSwap test images
+    np.testing.assert_allclose(merged.score_run, merged.score_predict, rtol=1e-7)
+    assert (merged.prediction_run == merged.prediction_predict).all()
+    assert predicted.groupby("video").video_score.nunique().eq(1).all()
+
+
+def test_predict_refuses_a_mismatched_model(zoo_run, capsys, tmp_path):
+    base, data, _, out = zoo_run
+    model = out / "clip-adapter/train-FaceSwap/seed-42/final_model.pth"
+    saved = torch.load(model, weights_only=True)
+    image = next((data / "FaceSwap").rglob("*.png"))
+    for change, message in [({"encoder": "0" * 32}, "its encoder (00000000000000000000000000000000) differs"),
+                            ({"source": "someone-else 9.9 (x)"}, "was trained with someone-else 9.9 (x)"),
+                            ({"use": "nope"}, "unknown detector 'nope'")]:
+        tampered = tmp_path / "model.pth"
+        torch.save({**saved, **change}, tampered)
+        assert_refused(run_main(capsys, "predict", tampered, image, "--workers", "0"), message)
+    old = tmp_path / "old.pth"
+    torch.save({k: v for k, v in saved.items() if k not in ("use", "source", "encoder")}, old)
+    assert_refused(run_main(capsys, "predict", old, image), "not a checkpoint written by this harness")
+    assert_refused(run_main(capsys, "predict", out, image, "--detector", "clip-adapter"), "pass --detector NAME and --train")

@@ -192,14 +192,21 @@ class FeatureStore:
         self.file_hash = file_hash
         self.encoders: dict[EncoderSpec, FrozenEncoder] = {}
         self.caches: dict[EncoderSpec, EmbeddingCache] = {}
+        self.keys: dict[EncoderSpec, str] = {}
         self.memory: dict[EncoderSpec, dict[str, torch.Tensor]] = {}
         self.counts = {"images_encoded": 0, "cache_hits": 0, "models_loaded": 0, "damaged_shards_rebuilt": 0}
+
+    def key(self, spec: EncoderSpec) -> str:
+        """The encoder's identity (see :func:`encoder_key`), computed once per spec."""
+        if spec not in self.keys:
+            self.keys[spec] = encoder_key(spec, self.file_hash, self.fast_decode)
+        return self.keys[spec]
 
     def _cache(self, spec: EncoderSpec) -> EmbeddingCache | None:
         if self.cache_root is None:
             return None
         if spec not in self.caches:
-            self.caches[spec] = EmbeddingCache(self.cache_root, encoder_key(spec, self.file_hash, self.fast_decode))
+            self.caches[spec] = EmbeddingCache(self.cache_root, self.key(spec))
             self.counts["damaged_shards_rebuilt"] += self.caches[spec].rebuilt
         return self.caches[spec]
 

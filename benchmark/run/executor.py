@@ -28,6 +28,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import FeatureStore
 from benchmark.files import atomic_save
 from benchmark.metrics import compute_metrics, video_level
+from benchmark.run.identity import harness_version
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.resolve import ResolvedDetector
 from benchmark.run.scoring import write_cell
@@ -126,7 +127,11 @@ class LocalExecutor:
         final = folder / FINAL_MODEL
         state = detector.state_dict()
         check_plain(state, "state_dict()")
-        atomic_save({"state": state, "detector": run.detector, "options": resolved.options,
+        spec = detector.frozen_encoder()
+        # what `benchmark predict` needs to rebuild this detector, and to refuse a mismatch
+        atomic_save({"state": state, "detector": run.detector, "use": resolved.plugin, "options": resolved.options,
+                     "source": resolved.source, "encoder": self.features.key(spec) if spec else None,
+                     "fast_decode": self.suite.data.fast_decode, "harness": harness_version(),
                      "train": run.train, "seed": run.seed, "selection": selected}, final)
         log(f"trained in {time.perf_counter() - started:.2f}s; saved {final}")
         return selected
