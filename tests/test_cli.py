@@ -163,13 +163,15 @@ def test_another_suite_never_overwrites_a_run(finished_run, faces_root, tiny_bac
 
 def test_demo_suite_runs_and_says_it_is_a_smoke_demo(tmp_path):
     out = tmp_path / "demo"
-    result = cli("run", "suites/demo.yaml", "--output-dir", out, "--set", "data.synthetic.videos=6",
-                 "--set", "detectors.clip-adapter.epochs=2", "--workers", "0")
+    result = cli("run", "suites/demo.yaml", "--output-dir", out, "--set", "data.synthetic.videos=8", "--epochs", "2",
+                 "--workers", "0")
     assert result.returncode == 0, result.stderr
     assert "SMOKE DEMO" in result.stdout and "SMOKE DEMO" in (out / "report.md").read_text()
-    rows = (out / "results.jsonl").read_text().splitlines()
-    assert len(rows) == 4  # 2 training sets x 2 test sets
-    assert {json.loads(r)["test"] for r in rows} == {"FaceSwapSim", "TextureSim"}
+    rows = [json.loads(r) for r in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 12  # 3 detectors x 2 training sets x 2 test sets
+    assert {r["detector"] for r in rows} == {"clip-adapter", "pixel-cnn", "shortcut-probe"}
+    assert {r["test"] for r in rows} == {"FaceSwapSim", "TextureSim"}
+    assert "mean AUC, own manipulation vs unseen ones: clip-adapter" in " ".join(result.stdout.split())
 
 
 def test_plugins_validate_and_report_commands(finished_run, tmp_path):

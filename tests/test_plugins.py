@@ -39,7 +39,8 @@ def registered():
 
 def test_builtins_come_through_the_entry_point_group():
     found = plugins.collect()
-    assert {e.name for e in found.detectors} == {"clip-adapter", "clip-linear-probe", "clip-zero-shot", "shortcut-probe"}
+    assert {e.name for e in found.detectors} == {"clip-adapter", "clip-linear-probe", "clip-zero-shot",
+                                                   "shortcut-probe", "pixel-cnn"}
     assert "default" in {e.name for e in found.prompt_sets}
     assert {"auc", "eer", "f1", "accuracy"} <= {e.name for e in found.metrics}
     source = found.detectors.get("clip-adapter").source

@@ -3,8 +3,8 @@
 
 * ``FaceSwapSim``: the inner face (eyes, nose, mouth) of another identity pasted in with a feathered
   elliptical mask and a slight colour mismatch, as a face swap would.
-* ``TextureSim``: only the mouth region re-rendered with smoothed, over-sharpened texture, as a
-  neural re-enactment would.
+* ``TextureSim``: only the lower face re-rendered with smoothed, over-sharpened texture and the
+  checkerboard pattern of transposed-convolution upsampling, as a neural re-enactment would.
 
 The images look nothing like real data; the demo only proves the harness runs end to end.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 REAL, SWAP, TEXTURE = "Real", "FaceSwapSim", "TextureSim"
+GENERATOR = 2  # bumped when the drawing changes, so old demo data is redrawn
 FOLDER = "synthetic-data"  # under the run dir when data.root is null
 DEFAULTS = {"videos": 16, "frames": 4, "size": 160, "seed": 0}
 
@@ -80,16 +81,23 @@ def _swap(frame: Image.Image, donor: dict, size: int, shift, rng) -> Image.Image
 
 def _retexture(frame: Image.Image, size: int, shift) -> Image.Image:
     cx, cy = size * (0.5 + shift[0]), size * (0.52 + shift[1])
-    smooth = frame.filter(ImageFilter.GaussianBlur(2.5)).filter(ImageFilter.UnsharpMask(3, 250, 0))
-    mask = _ellipse_mask(size, [cx - size * 0.16, cy + size * 0.08, cx + size * 0.16, cy + size * 0.3], 2)
-    return Image.composite(smooth, frame, mask)
+    # the lower face re-rendered, as a neural re-enactment would: smoothed, over-sharpened, and with
+    # the checkerboard texture that transposed-convolution upsampling leaves
+    smooth = np.asarray(frame.filter(ImageFilter.GaussianBlur(2.5)).filter(ImageFilter.UnsharpMask(2, 300, 0)),
+                        dtype=np.float32)
+    rows, cols = np.indices(smooth.shape[:2])
+    checker = np.where(((rows // 3) + (cols // 3)) % 2 == 0, 14.0, -14.0)[..., None]
+    rendered = Image.fromarray(np.clip(smooth + checker, 0, 255).astype(np.uint8))
+    mask = _ellipse_mask(size, [cx - size * 0.2, cy + size * 0.02, cx + size * 0.2, cy + size * 0.32], 2)
+    return Image.composite(rendered, frame, mask)
 
 
 def generate(root: str | Path, videos: int = 16, frames: int = 4, size: int = 160, seed: int = 0) -> Path:
     """Write ``<root>/{Real,FaceSwapSim,TextureSim}/<video>/<frame>.jpg``; reused when already made
     with the same settings."""
     root = Path(root)
-    settings = {"videos": int(videos), "frames": int(frames), "size": int(size), "seed": int(seed)}
+    settings = {"videos": int(videos), "frames": int(frames), "size": int(size), "seed": int(seed),
+                "generator": GENERATOR}
     marker = root / "synthetic.json"
     if marker.exists() and json.loads(marker.read_text()) == settings:
         return root

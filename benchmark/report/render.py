@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -14,8 +15,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.run.results import read_results_checked
 
 DEMO_NOTICE = (
-    "SMOKE DEMO: synthetic cartoon faces and a randomly initialised backbone. "
-    "These numbers only show that the harness runs; they mean nothing about deepfake detection."
+    "SMOKE DEMO: synthetic cartoon faces (and a randomly initialised CLIP backbone). "
+    "These numbers show what the harness measures; they mean nothing about deepfake detection."
 )
 NOT_METRICS = {"detector", "train", "test", "seed", "n_real", "n_fake", "n_real_videos", "n_fake_videos",
                "threshold", "selected_epoch", "val_auc", "oracle_epoch"}
@@ -102,6 +103,9 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
         "Nothing is selected on test data.",
         "",
     ]
+    summary = generalization_line(rows) if rows else None
+    if summary:
+        parts += [f"**{summary[0].upper() + summary[1:]}.**", ""]
     if not rows:
         parts += ["No finished cells yet.", ""]
     for detector, table in cells_table(rows, metrics) if rows else []:
@@ -156,6 +160,20 @@ def shortcut_warnings(rows: list[dict], meta: dict) -> list[str]:
     return warnings
 
 
+def generalization_line(rows: list[dict]) -> str | None:
+    """Per detector, mean AUC on its own manipulation (train = test) vs on the others, in one line."""
+    frame = pd.DataFrame(rows)
+    if "auc" not in frame:
+        return None
+    frame["auc"] = pd.to_numeric(frame["auc"], errors="coerce")
+    frame["domain"] = np.where(frame["train"] == frame["test"], "in", "cross")
+    means = frame.groupby(["detector", "domain"], sort=False)["auc"].mean().unstack()
+    if not {"in", "cross"} <= set(means.columns):
+        return None
+    parts = [f"{detector} {row['in']:.2f} vs {row['cross']:.2f}" for detector, row in means.iterrows()]
+    return "mean AUC, own manipulation vs unseen ones: " + "; ".join(parts)
+
+
 def render_console(rows: list[dict], meta: dict, console: Console) -> None:
     """One table per detector, a row per cell: the same formatted numbers as report.md."""
     if meta.get("demo"):
@@ -175,6 +193,9 @@ def render_console(rows: list[dict], meta: dict, console: Console) -> None:
         console.print(rich_table)
     for warning in shortcut_warnings(rows, meta):
         console.print(f"[yellow]shortcut warning:[/] {warning}", highlight=False)
+    summary = generalization_line(rows)
+    if summary:
+        console.print(f"[bold]{summary}[/]", highlight=False)
 
 
 def audit_markdown(audit: dict) -> list[str]:
