@@ -56,6 +56,8 @@ def test_six_detectors_and_variants_run_side_by_side_on_one_encoding_pass(zoo_ru
     base, data, suite, out = zoo_run
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["detector"] for r in rows] == [n for n in NAMES for _ in range(2)]
+    report = (out / "report.md").read_text()
+    assert "## AUC, detectors side by side" in report and "| train -> test | " + " | ".join(NAMES) + " |" in report
     for name in NAMES:
         assert (out / name / "train-FaceSwap" / "seed-42" / "final_model.pth").exists()
         assert f"## {name}: AUC" in (out / "report.md").read_text()

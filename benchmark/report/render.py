@@ -108,6 +108,9 @@ def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> 
         parts += [f"**{summary[0].upper() + summary[1:]}.**", ""]
     if not rows:
         parts += ["No finished cells yet.", ""]
+    side = side_by_side(rows, "auc") if rows else None
+    if side is not None:
+        parts += ["## AUC, detectors side by side", "", markdown_table(side), ""]
     for detector, table in cells_table(rows, metrics) if rows else []:
         table.index = [f"{train} -> {test}" for train, test in table.index]
         table.index.name = "train -> test"
@@ -158,6 +161,19 @@ def shortcut_warnings(rows: list[dict], meta: dict) -> list[str]:
                 warnings.append(f"{detector} on {train} -> {test}: AUC {value:.3f} does not beat {probe} "
                                 f"({baseline:.3f}) by {SHORTCUT_MARGIN}")
     return warnings
+
+
+def side_by_side(rows: list[dict], metric: str) -> pd.DataFrame | None:
+    """One row per train -> test cell, one column per detector (seeds pooled); None for one detector."""
+    frame = pd.DataFrame(rows)
+    if metric not in frame or frame["detector"].nunique() < 2:
+        return None
+    frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
+    table = frame.groupby(["train", "test", "detector"], sort=False)[metric].apply(_fmt).unstack("detector")
+    table = table[list(dict.fromkeys(frame["detector"]))].fillna("-")
+    table.index = [f"{train} -> {test}" for train, test in table.index]
+    table.index.name = "train -> test"
+    return table
 
 
 def generalization_line(rows: list[dict]) -> str | None:
