@@ -22,7 +22,6 @@ from importlib import metadata
 import pandas as pd
 
 IDENTITY = "identity.json"
-ADDITIVE = ("seeds", "cells", "metrics")
 
 
 def harness_version() -> str:
