@@ -163,3 +163,30 @@ def test_shuffled_batches_change_every_epoch_and_repeat_per_seed(tmp_path):
     first = epochs(1)
     assert first[0] != first[1] != first[2]
     assert epochs(1) == first and epochs(2) != first
+
+
+def test_pixel_detector_resumes_exactly_too(tmp_path):
+    """pixel-cnn reads pixels with random augmentation through ctx.image_batches: after a kill, the
+    harness restores its batch generator and the global RNGs, the detector its optimizer."""
+    data = make_class_folders(tmp_path / "data", CLASSES, videos=6, frames=2, modes=[("png", "RGB")])
+    suite = write_suite(tmp_path / "pixels.yaml", "name: p\ndata: {real: Real_youtube}\n"
+                        "pairings: [{train: FaceSwap, test: [FaceSwap]}]\n"
+                        "detectors: {pixel-cnn: {size: 16, channels: 4, epochs: 4, batch_size: 8}}\n")
+
+    def args(out):
+        return ["run", suite, "--data-dir", data, "--output-dir", out, "--workers", "0", "--no-cache"]
+
+    reference = child(args(tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr
+    killed = child(args(tmp_path / "killed"), KILL_AT_CHECKPOINT="seed-42/checkpoint_epoch_2.pth")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = child(args(tmp_path / "killed"))
+    assert resumed.returncode == 0, resumed.stderr
+    folder = "pixel-cnn/train-FaceSwap/seed-42"
+    assert "resumed after epoch 2" in (tmp_path / "killed" / folder / "run.log").read_text()
+    for epoch in (3, 4):
+        a, b = (torch.load(run / folder / f"checkpoint_epoch_{epoch}.pth", weights_only=True)
+                for run in (tmp_path / "killed", tmp_path / "reference"))
+        for key, value in a["state"]["model"].items():
+            assert torch.equal(value, b["state"]["model"][key]), f"epoch {epoch} {key}"
+    assert rows(tmp_path / "killed") == rows(tmp_path / "reference")
