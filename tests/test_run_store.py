@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +203,24 @@ def test_shortcut_flags_set_every_detector_that_has_the_option(setup, tmp_path):
     for text in ("epochs: 1", "lr: 0.01", "batch_size: 4", "- 3\n- 4"):
         assert text in saved, text
     assert sorted({r["seed"] for r in rows(out)}) == [3, 4]
+
+
+def test_a_refused_demo_rerun_does_not_redraw_the_runs_data(capsys, tmp_path):
+    demo = Path(__file__).resolve().parents[1] / "suites" / "demo.yaml"
+    out = tmp_path / "demo"
+    small = ["--set", "data.synthetic.videos=6", "--set", "detectors={shortcut-probe: {}}", "--workers", "0"]
+    code, _, err = run_main(capsys, "run", demo, "--output-dir", out, *small)
+    assert code == 0, err
+    data = out / "synthetic-data"
+    before = {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()}
+    assert_refused(run_main(capsys, "run", demo, "--output-dir", out, *small, "--set", "data.synthetic.seed=1"),
+                   "holds another experiment: data.synthetic:")
+    assert {p: p.read_bytes() for p in sorted(data.rglob("*")) if p.is_file()} == before
+
+
+def test_synthetic_data_redrawn_with_fewer_videos_keeps_no_stale_ones(tmp_path):
+    from benchmark.data import synthetic
+
+    synthetic.generate(tmp_path, videos=6, frames=1, size=32)
+    synthetic.generate(tmp_path, videos=4, frames=1, size=32)
+    assert sorted(p.name for p in (tmp_path / synthetic.REAL).iterdir()) == ["000", "001", "002", "003"]

@@ -12,6 +12,7 @@ The images look nothing like real data; the demo only proves the harness runs en
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 REAL, SWAP, TEXTURE = "Real", "FaceSwapSim", "TextureSim"
 GENERATOR = 2  # bumped when the drawing changes, so old demo data is redrawn
-FOLDER = "synthetic-data"  # under the run dir when data.root is null
+FOLDER = "synthetic-data"
+MARKER = "synthetic.json"  # under the run dir when data.root is null
 DEFAULTS = {"videos": 16, "frames": 4, "size": 160, "seed": 0}
 
 
@@ -92,15 +94,31 @@ def _retexture(frame: Image.Image, size: int, shift) -> Image.Image:
     return Image.composite(rendered, frame, mask)
 
 
-def generate(root: str | Path, videos: int = 16, frames: int = 4, size: int = 160, seed: int = 0) -> Path:
+def settings_for(videos: int = 16, frames: int = 4, size: int = 160, seed: int = 0) -> dict:
+    return {"videos": int(videos), "frames": int(frames), "size": int(size), "seed": int(seed), "generator": GENERATOR}
+
+
+def made_with(root: str | Path) -> dict | None:
+    """The settings the data in ``root`` was generated with; None when there is none."""
+    try:
+        return json.loads((Path(root) / MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def generate(root: str | Path, **settings) -> Path:
     """Write ``<root>/{Real,FaceSwapSim,TextureSim}/<video>/<frame>.jpg``; reused when already made
-    with the same settings."""
+    with the same settings, redrawn from scratch (no stale videos left) when made with others."""
     root = Path(root)
-    settings = {"videos": int(videos), "frames": int(frames), "size": int(size), "seed": int(seed),
-                "generator": GENERATOR}
-    marker = root / "synthetic.json"
-    if marker.exists() and json.loads(marker.read_text()) == settings:
+    settings = settings_for(**settings)
+    existing = made_with(root)
+    if existing == settings:
         return root
+    if existing is not None:  # ours: other settings, e.g. fewer videos, must not leave old ones behind
+        for cls in (REAL, SWAP, TEXTURE):
+            shutil.rmtree(root / cls, ignore_errors=True)
+    marker = root / MARKER
+    marker.unlink(missing_ok=True)  # written again last: a half-drawn folder is never taken as done
     rng = np.random.default_rng(settings["seed"])
     identities = [_identity(rng) for _ in range(settings["videos"])]
     for v, ident in enumerate(identities):

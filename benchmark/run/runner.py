@@ -103,7 +103,13 @@ class Run:
             unknown = set(settings) - set(synthetic.DEFAULTS)
             if unknown:
                 raise BenchmarkError(f"{suite.source}: unknown suite key 'data.synthetic.{sorted(unknown)[0]}'")
-            root = synthetic.generate(root or self.out / synthetic.FOLDER, **settings)
+            target = Path(root or self.out / synthetic.FOLDER)
+            made = synthetic.made_with(target)
+            if made not in (None, synthetic.settings_for(**settings)) and self.store.existing_identity() is not None:
+                # redrawing would change the data of the finished run that lives here
+                raise BenchmarkError(f"{self.out} holds another experiment: data.synthetic: {made} -> "
+                                     f"{synthetic.settings_for(**settings)}; choose another --output-dir")
+            root = synthetic.generate(target, **settings)
         if root is None:
             raise BenchmarkError(f"{suite.source}: no data: pass --data-dir DIR or set data.root")
         root = Path(root).resolve()
