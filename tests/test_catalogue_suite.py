@@ -133,7 +133,9 @@ def test_missing_suite_file(capsys, tmp_path):
     assert_refused(run_main(capsys, "run", tmp_path / "nope.yaml"), "cannot read suite file")
 
 
-def test_shortcut_without_a_taker(capsys, tmp_path, data):
+def test_shortcut_flags_are_checked(capsys, tmp_path):
     suite = write_suite(tmp_path / "suite.yaml", SEED_SUITE)
-    # every shortcut maps to an option of clip-adapter; --lr is applied, a bad value is caught as usual
     assert_refused(run_main(capsys, "validate", suite, "--lr", "-1"), "detectors.clip-adapter.lr: must be > 0")
+    no_epochs = write_suite(tmp_path / "probe.yaml", SEED_SUITE.replace("clip-adapter: {}", "shortcut-probe: {}"))
+    assert_refused(run_main(capsys, "validate", no_epochs, "--epochs", "3"),
+                   "--epochs: no detector of")

@@ -185,10 +185,11 @@ def test_shortcut_probe_finds_a_format_shortcut_and_the_report_warns(capsys, tmp
 
 
 @pytest.mark.parametrize("detector", ["adapter-terse", "clip-linear-probe", "clip-zero-shot"])
-def test_predict_gives_the_runs_own_scores(zoo_run, capsys, detector):
+def test_predict_gives_the_runs_own_scores(zoo_run, capsys, detector, monkeypatch):
     base, data, _, out = zoo_run
     scores = base / f"{detector}.csv"
-    code, stdout, err = run_main(capsys, "predict", out, data / "FaceSwap", "--detector", detector, "--train", "FaceSwap",
+    monkeypatch.chdir(data)  # a relative folder, as a user types it
+    code, stdout, err = run_main(capsys, "predict", out, "FaceSwap", "--detector", detector, "--train", "FaceSwap",
                                  "--out", scores, "--workers", "0", "--cache-dir", base / "cache")
     assert code == 0, err
     predicted = pd.read_csv(scores)

@@ -54,10 +54,11 @@ def model_path(target: str, detector: str | None, train: str | None, seed: int |
 
 
 def collect_inputs(items: list[str]) -> Inputs:
-    """Image files as given; folders searched recursively, images in sub-folders grouped as videos."""
+    """Image files; folders searched recursively, images in sub-folders grouped as videos. Paths
+    are made absolute, so they match the run's own test_predictions.csv."""
     paths, videos = [], []
     for item in items:
-        path = Path(item)
+        path = Path(item).resolve()  # absolute, as the run's own files name images
         if path.is_file():
             paths.append(str(path))
             videos.append(None)
