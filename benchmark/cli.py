@@ -64,9 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--cache-dir", help="embedding cache (default as for run)")
     predict.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
 
-    report = commands.add_parser("report", help="rebuild a run's report, or compare several runs")
+    report = commands.add_parser("report", help="rebuild a run's report (rescored from its predictions), or compare runs")
     report.add_argument("run_dirs", nargs="+", help="run directories (the --output-dir of runs)")
-    report.add_argument("--metric", default="auc", help="metric to compare across runs (default auc)")
+    report.add_argument("--out", help="write report.md, results.csv, .tex and figures here (default: the run dir "
+                        "for one run; the console only for several)")
+    report.add_argument("--metrics", type=_name_list, help="rescore with these registered metrics, e.g. "
+                        "auc,tpr@1%%fpr,balanced_accuracy (default: the run's own)")
+    report.add_argument("--force", action="store_true", help="compare runs even when their test images differ")
+    report.add_argument("--bootstrap", type=_non_negative, help="bootstrap resamples per interval (0: none; "
+                        "default report.bootstrap of the run, 1000)")
+    report.add_argument("--bootstrap-seed", type=_non_negative, help="seed of the resamples (default 0)")
+    report.add_argument("--confidence", type=float, help="interval level (default 0.95)")
+    report.add_argument("--roc-scale", choices=["linear", "log"], help="FPR axis of the ROC figures")
+    report.add_argument("--figures", type=_name_list, help="figure formats: png, pdf, svg (e.g. png,pdf)")
     for command in commands.choices.values():
         command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
@@ -102,6 +112,13 @@ def _int_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _name_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated names")
+    return names
 
 
 def load_with_shortcuts(args):
@@ -186,24 +203,13 @@ def _plugins(args, console: Console) -> int:
 
 
 def _report(args, console: Console) -> int:
-    from benchmark.files import atomic_write
-    from benchmark.report.render import compare, rebuild_report, render_console
+    from benchmark.report.write import report_runs
 
-    if len(args.run_dirs) == 1:
-        rows, meta, markdown, problems = rebuild_report(args.run_dirs[0])
-        for problem in problems:
-            Console(stderr=True).print(f"[yellow]warning:[/] {problem}", highlight=False)
-        atomic_write(Path(args.run_dirs[0]) / "report.md", markdown)
-        render_console(rows, meta, console)
-        console.print(f"report: {Path(args.run_dirs[0]) / 'report.md'}")
-        return 0
-    frame = compare(args.run_dirs, args.metric)
-    table = Table(title=f"{args.metric} by run")
-    for column in ("detector", "train", "test", *frame.columns):
-        table.add_column(str(column))
-    for index, row in frame.iterrows():
-        table.add_row(*index, *row.tolist())
-    console.print(table)
+    settings = {"bootstrap": args.bootstrap, "bootstrap_seed": args.bootstrap_seed, "confidence": args.confidence,
+                "roc_scale": args.roc_scale, "figures": args.figures}
+    written = report_runs(args.run_dirs, console, Path(args.out) if args.out else None, args.metrics, settings,
+                          args.force)
+    console.print(f"report: {written}" if written else "pass --out DIR to write the comparison's files")
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from benchmark.errors import BenchmarkError
+from benchmark.metrics import VIDEO_SCORES
 from benchmark.yaml_input import apply_override, parse_yaml
 
 # key -> default; a dict is a nested section; ANY marks free-form content checked elsewhere
@@ -38,11 +39,19 @@ SCHEMA: dict[str, Any] = {
         "on_bad_image": "skip",  # unreadable images: skip (counted, listed) or fail (stop, listing all)
         "max_bad_fraction": 0.01,  # more unreadable images than this in any class stops the run
         "synthetic": ANY,  # demo data the harness generates itself (see benchmark.data.synthetic)
+        "video_score": "mean",  # frame scores -> video score: mean, median or max
     },
     "selection": {
         "epoch": "best",  # best: the epoch with the highest val AUC; last: the final epoch (the seed's way)
         "threshold": "val",  # val: F1/accuracy threshold chosen on val; or a number such as 0.5
         "oracle": False,  # also report oracle_auc: the best epoch picked on test (optimistic; labelled)
+    },
+    "report": {  # how results are summarised; changing these never changes a run (not in its identity)
+        "bootstrap": 1000,  # bootstrap resamples per confidence interval; 0 turns intervals off
+        "confidence": 0.95,
+        "bootstrap_seed": 0,  # the resamples depend only on this and the test videos: reports are deterministic
+        "roc_scale": "linear",  # or log: a log-scale FPR axis for low-FPR operating points
+        "figures": ["png"],  # also pdf and/or svg for papers
     },
     "pairings": ANY,  # [{train: X, test: [Y, ...] | all}, ...] or {matrix: [A, B, ...]}
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
@@ -76,6 +85,7 @@ class DataConfig:
     fast_decode: bool = False
     on_bad_image: str = "skip"
     max_bad_fraction: float = 0.01
+    video_score: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,19 @@ class Selection:
     epoch: str = "best"
     threshold: str | float = "val"
     oracle: bool = False
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    bootstrap: int = 1000
+    confidence: float = 0.95
+    bootstrap_seed: int = 0
+    roc_scale: str = "linear"
+    figures: tuple[str, ...] = ("png",)
+
+
+ROC_SCALES = ("linear", "log")
+FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,7 @@ class Suite:
     selection: Selection
     source: str  # the file it came from, for messages
     raw: Mapping[str, Any]  # the resolved mapping, written back as suite.yaml
+    report: ReportConfig = ReportConfig()
 
     @property
     def train_sets(self) -> tuple[str, ...]:
@@ -268,6 +292,10 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     if not _is_number(data["max_bad_fraction"]) or not 0 <= data["max_bad_fraction"] < 1:
         raise BenchmarkError(f"{source}: 'data.max_bad_fraction' must be a fraction in [0, 1), "
                              f"got {data['max_bad_fraction']!r}")
+    if data["video_score"] not in VIDEO_SCORES:
+        raise BenchmarkError(f"{source}: 'data.video_score' must be one of {', '.join(VIDEO_SCORES)}, "
+                             f"got {data['video_score']!r}")
+    report = parse_report(raw["report"], "report", source)
     selection = raw["selection"]
     if selection["epoch"] not in ("best", "last"):
         raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
@@ -333,7 +361,9 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             fast_decode=data["fast_decode"],
             on_bad_image=data["on_bad_image"],
             max_bad_fraction=float(data["max_bad_fraction"]),
+            video_score=data["video_score"],
         ),
+        report=report,
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
         pairings=tuple(pairings),
         detectors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in detectors.items()}),
@@ -343,6 +373,28 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         source=source,
         raw=raw,
     )
+
+
+def parse_report(report: Mapping, key: str, source: str) -> ReportConfig:
+    """The report section (also used for `benchmark report` flags, named by ``key``)."""
+    bootstrap = report["bootstrap"]
+    if not isinstance(bootstrap, int) or isinstance(bootstrap, bool) or not 0 <= bootstrap <= 100_000:
+        raise BenchmarkError(f"{source}: '{key}.bootstrap' must be a whole number of resamples, 0 to 100000 "
+                             f"(0 turns intervals off), got {bootstrap!r}")
+    confidence = report["confidence"]
+    if not _is_number(confidence) or not 0.5 <= confidence < 1:
+        raise BenchmarkError(f"{source}: '{key}.confidence' must be a level such as 0.95 (0.5 to <1), got {confidence!r}")
+    seed = report["bootstrap_seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        raise BenchmarkError(f"{source}: '{key}.bootstrap_seed' must be an integer 0..{SEED_RANGE[1]}, got {seed!r}")
+    if report["roc_scale"] not in ROC_SCALES:
+        raise BenchmarkError(f"{source}: '{key}.roc_scale' must be linear or log, got {report['roc_scale']!r}")
+    figures = [report["figures"]] if isinstance(report["figures"], str) else report["figures"]
+    if not isinstance(figures, list) or not figures or any(f not in FIGURE_FORMATS for f in figures):
+        raise BenchmarkError(f"{source}: '{key}.figures' must list formats among {', '.join(FIGURE_FORMATS)}, "
+                             f"got {report['figures']!r}")
+    return ReportConfig(bootstrap=bootstrap, confidence=float(confidence), bootstrap_seed=seed,
+                        roc_scale=report["roc_scale"], figures=tuple(dict.fromkeys(figures)))
 
 
 def _plain(value):

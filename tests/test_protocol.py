@@ -14,7 +14,7 @@ import torch
 from benchmark.data.dataset import OFFICIAL_SPLITS, load_dataset
 from benchmark.data.splits import evenly_spaced
 from benchmark.detector import Detector, FitContext, Samples
-from benchmark.metrics import video_level
+from benchmark.metrics import video_table
 from benchmark.run.training import fit_and_select
 from benchmark.suite import DataConfig
 
@@ -96,10 +96,18 @@ def test_frames_per_video_spreads_over_the_whole_video(tmp_path):
     assert chosen == [0, 10, 21, 31]  # natural order: frame_10 comes after frame_9
 
 
-def test_same_fake_id_in_two_manipulations_is_two_videos():
-    keys = [("FaceSwap", "000_003")] * 2 + [("NeuralTextures", "000_003")] * 2 + [("Real_youtube", "000")] * 2
-    labels, scores = video_level(keys, [1, 1, 1, 1, 0, 0], [0.9, 0.7, 0.2, 0.4, 0.1, 0.3])
-    assert sorted(zip(labels.tolist(), np.round(scores, 6).tolist())) == [(0, 0.2), (1, 0.3), (1, 0.8)]
+@pytest.mark.parametrize("how, expected", [
+    ("mean", [(0, 0.2), (1, 0.3), (1, 0.8)]),
+    ("median", [(0, 0.1), (1, 0.3), (1, 0.8)]),
+    ("max", [(0, 0.5), (1, 0.4), (1, 0.9)]),
+])
+def test_same_fake_id_in_two_manipulations_is_two_videos(how, expected):
+    frames = pd.DataFrame({
+        "class": ["FaceSwap"] * 2 + ["NeuralTextures"] * 2 + ["Real_youtube"] * 3,
+        "video": ["000_003"] * 4 + ["000"] * 3,
+        "label": [1, 1, 1, 1, 0, 0, 0], "score": [0.9, 0.7, 0.2, 0.4, 0.1, 0.0, 0.5]})
+    videos = video_table(frames, how)
+    assert sorted(zip(videos["label"].tolist(), np.round(videos["score"], 6).tolist())) == expected
 
 
 class ScriptedDetector(Detector):

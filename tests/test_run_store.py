@@ -36,9 +36,9 @@ def setup(tmp_path, tiny_backbone, capsys):
 
 def snapshot(out):
     """Every file of the run dir except the ones a resume is expected to touch."""
-    volatile = {"meta.json", "report.md", "run.log", ".lock"}
+    volatile = {"meta.json", "report.md", "results.csv", "run.log", ".lock"}
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.name not in volatile and not p.name == "run.log"}
+            if p.is_file() and p.name not in volatile and p.suffix != ".tex" and p.parent.name != "figures"}
 
 
 def rows(out):
@@ -159,8 +159,9 @@ def test_half_written_last_line_is_reported_and_repaired(setup, capsys):
     results = out / "results.jsonl"
     lines = results.read_text().splitlines()
     results.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # a crash mid-write
-    code, _, err = run_main(capsys, "report", out)
-    assert code == 0 and "line 2 is a half-written last line" in " ".join(err.split())
+    code, _, err = run_main(capsys, "report", out)  # refused: the run must finish that cell first
+    assert code == 2 and "line 2 is a half-written last line" in " ".join(err.split())
+    assert "run `benchmark run" in " ".join(err.split())
     code, _, err = run()
     assert code == 0, err
     repaired = rows(out)

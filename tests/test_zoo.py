@@ -57,7 +57,9 @@ def test_six_detectors_and_variants_run_side_by_side_on_one_encoding_pass(zoo_ru
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["detector"] for r in rows] == [n for n in NAMES for _ in range(2)]
     report = (out / "report.md").read_text()
-    assert "## AUC, detectors side by side" in report and "| train -> test | " + " | ".join(NAMES) + " |" in report
+    board = report[report.index("## Leaderboard: AUC"):report.index("## Leaderboard: video-level AUC")]
+    assert all(f"| {name} | " in board for name in NAMES)  # the detectors side by side on the same cells
+    assert f"## Paired difference: {NAMES[0]} - {NAMES[1]}, AUC" in report
     for name in NAMES:
         assert (out / name / "train-FaceSwap" / "seed-42" / "final_model.pth").exists()
         assert f"## {name}: AUC" in (out / "report.md").read_text()

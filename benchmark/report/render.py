@@ -1,71 +1,119 @@
-"""Rows of results.jsonl -> train x test matrices, rendered as Markdown and as rich tables from the
-same formatted strings, so the console and report.md always show the same numbers."""
+"""A study -> report.md and the console, from the same formatted strings, so both always show the
+same numbers. Opens with the leaderboard; then paired differences, pictures, matrices, every cell."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.errors import BenchmarkError
-from benchmark.run.results import read_results_checked
+from benchmark.report.compare import leaderboard, paired
+from benchmark.report.study import Study, cell_order
 
 DEMO_NOTICE = (
     "SMOKE DEMO: synthetic cartoon faces (and a randomly initialised CLIP backbone). "
     "These numbers show what the harness measures; they mean nothing about deepfake detection."
 )
-NOT_METRICS = {"detector", "train", "test", "seed", "n_real", "n_fake", "n_real_videos", "n_fake_videos",
-               "threshold", "selected_epoch", "val_auc", "oracle_epoch"}
+SHORTCUT_PROBE = "shortcut-probe"
+SHORTCUT_MARGIN = 0.05
+MAX_PAIRS = 6  # beyond this many pairs of systems, each is compared with the first only
 
 
-def _fmt(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
+def fmt(value, low=np.nan, high=np.nan, sd=np.nan, n: int = 1) -> str:
+    """``0.912 [0.871, 0.947]``; several seeds: ``0.910 ± 0.020 (n=3) [0.871, 0.947]``."""
+    if value is None or not np.isfinite(value):
         return "n/a"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+    text = f"{value:.3f}" + (f" ± {sd:.3f} (n={n})" if n > 1 and np.isfinite(sd) else "")
+    return text + (f" [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else "")
 
 
-def metric_columns(rows: list[dict], meta: dict | None = None) -> list[str]:
-    if meta and meta.get("metrics"):
-        return list(meta["metrics"])
-    return [k for k in rows[0] if k not in NOT_METRICS] if rows else []
+def fmt_cell(row: pd.Series, name: str) -> str:
+    return fmt(row.get(name), row.get(f"{name}_lo", np.nan), row.get(f"{name}_hi", np.nan),
+               row.get(f"{name}_sd", np.nan), int(row.get("seeds", 1)))
 
 
-def matrices(rows: list[dict], metrics: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
-    """(detector, metric, train x test table of formatted strings; seeds pooled as mean ± sd)."""
-    frame = pd.DataFrame(rows)
-    out = []
-    for detector, group in frame.groupby("detector", sort=False):
-        trains = list(dict.fromkeys(group["train"]))
-        tests = list(dict.fromkeys(group["test"]))
-        for metric in metrics:
-            values = pd.to_numeric(group[metric], errors="coerce") if metric in group else pd.Series(dtype=float)
-            table = pd.DataFrame("", index=trains, columns=tests)
-            for (train, test), cell in group.assign(_v=values).groupby(["train", "test"], sort=False):
-                table.loc[train, test] = _fmt(cell["_v"])
-            table.index.name = "train \\ test"
-            out.append((detector, metric, table))
-    return out
+def title(study: Study, name: str) -> str:
+    if name == "oracle_auc":
+        return "ORACLE AUC: best epoch picked on the test set, as DeepfakeBench reports; optimistic, not an estimate"
+    level = "video-level " if name.startswith("video_") else ""
+    base = name.removeprefix("video_")
+    direction = "lower is better" if study.lower_is_better(name) else "higher is better"
+    return f"{level}{base.upper() if len(base) <= 3 else base} ({direction})"
 
 
-def cells_table(rows: list[dict], metrics: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """(detector, one row per train -> test cell, one column per metric; seeds pooled)."""
-    frame = pd.DataFrame(rows)
-    out = []
-    for detector, group in frame.groupby("detector", sort=False):
-        table = pd.DataFrame({
-            metric: group.groupby(["train", "test"], sort=False)[metric].apply(
-                lambda v: _fmt(pd.to_numeric(v, errors="coerce")))
-            for metric in metrics if metric in group
-        })
-        out.append((detector, table))
-    return out
+# -- tables (formatted strings) ---------------------------------------------------------------------
+def leaderboard_table(study: Study, name: str) -> pd.DataFrame:
+    board = leaderboard(study, name)
+    table = pd.DataFrame({
+        "in-domain (mean)": [fmt(r["in"], r["in_lo"], r["in_hi"]) for _, r in board.iterrows()],
+        "cross-domain (mean)": [fmt(r["cross"], r["cross_lo"], r["cross_hi"]) for _, r in board.iterrows()],
+        "gap (in - cross)": [fmt(r["gap"], r["gap_lo"], r["gap_hi"]) for _, r in board.iterrows()],
+        "worst cross-domain cell": [f"{r['worst_cell']}: {fmt(r['worst'], r['worst_lo'], r['worst_hi'])}"
+                                    if isinstance(r.get("worst_cell"), str) else "n/a" for _, r in board.iterrows()],
+    }, index=board.index)
+    table.index.name = "detector"
+    return table
+
+
+def matrix_table(study: Study, label: str, name: str) -> pd.DataFrame:
+    """train x test, the diagonal in bold, and a row mean over the cross-domain cells."""
+    trains, tests = cell_order(study)
+    pooled = study.pooled[study.pooled["system"] == label].set_index(["train", "test"])
+    table = pd.DataFrame("", index=trains, columns=tests)
+    for (train, test), row in pooled.iterrows():
+        text = fmt_cell(row, name)
+        table.loc[train, test] = f"**{text}**" if train == test else text
+    means = []
+    for train in trains:
+        cross = [row[name] for (t, s), row in pooled.iterrows() if t == train and s != train]
+        means.append(fmt(float(np.nanmean(cross))) if cross and np.isfinite(cross).any() else "-")
+    table["mean cross-domain"] = means
+    table = table.loc[[t for t in trains if t in pooled.index.get_level_values(0)]]
+    table.index.name = "train \\ test"
+    return table
+
+
+def cells_table(study: Study, label: str, names: list[str]) -> pd.DataFrame:
+    pooled = study.pooled[study.pooled["system"] == label]
+    table = pd.DataFrame({f"{name} ({'lower' if study.lower_is_better(name) else 'higher'} is better)":
+                          [fmt_cell(r, name) for _, r in pooled.iterrows()] for name in names})
+    table.insert(0, "test size real / fake (videos)", [
+        f"{r['n_real']} / {r['n_fake']} ({r['n_real_videos']} / {r['n_fake_videos']})"
+        + (" imbalanced" if r["imbalanced"] else "") for _, r in pooled.iterrows()])
+    table.index = [f"{r['train']} -> {r['test']}" for _, r in pooled.iterrows()]
+    table.index.name = "train -> test"
+    return table
+
+
+def pairs(study: Study) -> list[tuple[str, str]]:
+    """Which systems to compare: the same detector across runs; else every pair (or each vs the first)."""
+    systems = study.systems
+    same = [(a.label, b.label) for i, a in enumerate(systems) for b in systems[i + 1:]
+            if a.detector == b.detector and a.run is not b.run]
+    if same:
+        return same
+    every = [(a.label, b.label) for i, a in enumerate(systems) for b in systems[i + 1:]]
+    return every if len(every) <= MAX_PAIRS else [(systems[0].label, s.label) for s in systems[1:]]
+
+
+def paired_table(study: Study, a: str, b: str, name: str) -> pd.DataFrame | None:
+    frame = paired(study, a, b, name)
+    if frame.empty:
+        return None
+    table = pd.DataFrame({
+        f"{a} - {b}": [fmt(r["diff"]) for _, r in frame.iterrows()],
+        "paired interval": [f"[{r['diff_lo']:.3f}, {r['diff_hi']:.3f}]" if np.isfinite(r["diff_lo"]) else
+                            ("n/a (different test images)" if not r["paired"] else "n/a")
+                            for _, r in frame.iterrows()],
+        "excludes 0": ["*" if r["excludes_0"] else "" for _, r in frame.iterrows()],
+    }, index=frame["cell"])
+    if "delong_p" in frame:
+        table["DeLong p"] = [f"{p:.3g}" if isinstance(p, float) and np.isfinite(p) else "" for p in frame["delong_p"]]
+    table.index.name = "cell"
+    return table
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -76,142 +124,108 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _metric_title(metric: str, meta: dict) -> str:
-    """Direction comes from each Metric plugin's higher_is_better, recorded in meta.json."""
-    if metric == "oracle_auc":
-        return "ORACLE AUC: best epoch picked on the test set, as DeepfakeBench reports; optimistic, not an estimate"
-    direction = "lower is better" if metric in meta.get("lower_is_better", ()) else "higher is better"
-    level = "video-level " if metric.startswith("video_") else ""
-    name = metric.removeprefix("video_")
-    return f"{level}{name.upper() if len(name) <= 3 else name} ({direction})"
-
-
-def render_markdown(rows: list[dict], meta: dict, audit: dict | None = None) -> str:
-    metrics = metric_columns(rows, meta)
-    parts = [f"# Benchmark report: {meta.get('suite', '?')}", ""]
-    if meta.get("demo"):
+# -- report.md ---------------------------------------------------------------------------------------
+def render_markdown(study: Study, notes: list[str], figures: dict, exports: list[str], audit: dict | None = None) -> str:
+    meta = study.systems[0].run.meta
+    names = [c.name for c in study.columns] + [p for p in ("oracle_auc",) if p in study.pooled]
+    suites = list(dict.fromkeys(s.run.meta.get("suite", "?") for s in study.systems))
+    parts = [f"# Benchmark report: {', '.join(suites)}", ""]
+    if any(s.run.meta.get("demo") for s in study.systems):
         parts += [f"> **{DEMO_NOTICE}**", ""]
-    selection = meta.get("selection") or {}
-    epoch = {"best": "the epoch with the best AUC", "last": "the last epoch"}.get(selection.get("epoch"), "?")
-    threshold = selection.get("threshold")
-    threshold = ("chosen on validation (max. TPR - FPR)" if threshold == "val" else f"fixed at {threshold}")
-    parts += [
-        "Rows are training sets (real + that manipulation), columns are test sets (real + that "
-        "manipulation, from the held-out test split). Fake is the positive class. Each training run keeps "
-        f"{epoch} on its own domain's validation split; the threshold for F1 and accuracy is "
-        f"{threshold}; `@0.5` columns use 0.5. Video-level metrics average frame scores per video. "
-        "Nothing is selected on test data.",
-        "",
-    ]
-    summary = generalization_line(rows) if rows else None
+    parts += [intro(study, meta), ""]
+    parts += [f"- **note**: {n}" for n in notes] + ([""] if notes else [])
+    for name in study.headline:
+        parts += [f"## Leaderboard: {title(study, name)}", "", markdown_table(leaderboard_table(study, name)), ""]
+    summary = summary_line(study)
     if summary:
-        parts += [f"**{summary[0].upper() + summary[1:]}.**", ""]
-    if not rows:
-        parts += ["No finished cells yet.", ""]
-    side = side_by_side(rows, "auc") if rows else None
-    if side is not None:
-        parts += ["## AUC, detectors side by side", "", markdown_table(side), ""]
-    for detector, table in cells_table(rows, metrics) if rows else []:
-        table.index = [f"{train} -> {test}" for train, test in table.index]
-        table.index.name = "train -> test"
-        parts += [f"## {detector}: all cells", "", markdown_table(table), ""]
-    for detector, metric, table in matrices(rows, metrics) if rows else []:
-        parts += [f"## {detector}: {_metric_title(metric, meta)}", "", markdown_table(table), ""]
-    warnings = shortcut_warnings(rows, meta) if rows else []
+        parts += [f"**{summary}**", ""]
+    for a, b in pairs(study):
+        for name in study.headline:
+            table = paired_table(study, a, b, name)
+            if table is not None:
+                parts += [f"## Paired difference: {a} - {b}, {title(study, name)}", "",
+                          "`*`: the paired interval excludes 0.", "", markdown_table(table), ""]
+    for section, items in figures.items():
+        if items:
+            parts += [f"## Figures: {section}", ""] + [f"![{t}]({p})" for t, p in items] + [""]
+    for label in study.labels:
+        for name in study.headline + [p for p in ("oracle_auc",) if p in study.pooled]:
+            parts += [f"## {label}: {title(study, name)}", "", markdown_table(matrix_table(study, label, name)), ""]
+        parts += [f"## {label}: all cells", "", markdown_table(cells_table(study, label, names)), ""]
+    warnings = shortcut_warnings(study)
     if warnings:
         parts += ["## Shortcut check", "", f"`shortcut-probe` sees only file and low-level facts, never a face. "
                   f"Where a detector does not beat it by {SHORTCUT_MARGIN} AUC, that detector's number may "
                   "say nothing about faces:", ""] + [f"- **warning**: {w}" for w in warnings] + [""]
     parts += audit_markdown(audit) if audit else []
-    parts += ["## Run facts", ""]
-    for key in ("started", "finished", "device", "seeds", "data_root", "layout", "splits", "frames_per_video",
-                "mode", "git_commit"):
-        if key in meta:
-            parts.append(f"- **{key}**: {meta[key]}")
-    for name, spec in (meta.get("detectors") or {}).items():
-        parts.append(f"- **detector {name}**: `{json.dumps(spec, sort_keys=True)}`")
-    versions = meta.get("versions") or {}
-    if versions:
-        parts += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items())]
+    parts += run_facts(study)
+    if exports:
+        parts += ["", "Exports: " + ", ".join(f"[{e}]({e})" for e in exports)]
     return "\n".join(parts) + "\n"
 
 
-SHORTCUT_PROBE = "shortcut-probe"
-SHORTCUT_MARGIN = 0.05
+def intro(study: Study, meta: dict) -> str:
+    selection = meta.get("selection") or {}
+    epoch = {"best": "the epoch with the best AUC", "last": "the last epoch"}.get(selection.get("epoch"), "?")
+    threshold = selection.get("threshold")
+    threshold = "chosen on validation (max. TPR - FPR)" if threshold == "val" else f"fixed at {threshold}"
+    config = study.config
+    scores = sorted({s.run.video_score for s in study.systems})
+    stats = (f"Intervals are {config.confidence:.0%} bootstrap percentile intervals over {config.bootstrap} "
+             f"resamples of the test videos (images where there are no videos), stratified by class, seed "
+             f"{config.bootstrap_seed}; with several seeds a cell shows mean ± sd (n seeds) and the interval of "
+             "the seed mean. Differences are paired: both detectors see the same resamples." if config.bootstrap
+             else "No intervals: report.bootstrap is 0.")
+    return ("Rows are training sets (real + that manipulation), columns are test sets (real + that manipulation, "
+            f"from the held-out test split); **bold** cells are a detector's own manipulation. Fake is the positive "
+            f"class. Each training run keeps {epoch} on its own domain's validation split; the threshold for "
+            f"thresholded metrics is {threshold}; `@0.5` columns use 0.5. Video-level metrics take the "
+            f"{' / '.join(scores)} of each video's frame scores. Nothing is selected on test data. " + stats)
 
 
-def shortcut_warnings(rows: list[dict], meta: dict) -> list[str]:
+def summary_line(study: Study) -> str | None:
+    name = study.headline[0]
+    board = leaderboard(study, name)
+    if board["in"].isna().all() or board["cross"].isna().all():
+        return None
+    parts = [f"{label} {r['in']:.2f} vs {r['cross']:.2f}" for label, r in board.iterrows()]
+    shown = name.upper() if len(name) <= 3 else name
+    return f"Mean {shown}, own manipulation vs unseen ones: " + "; ".join(parts) + "."
+
+
+def shortcut_warnings(study: Study) -> list[str]:
     """Cells where a detector's AUC (mean over seeds) is not above the shortcut probe's + margin."""
-    probes = {name for name, spec in (meta.get("detectors") or {}).items()
-              if spec.get("use", name) == SHORTCUT_PROBE}
-    if not probes:
+    probes = [s.label for s in study.systems
+              if ((s.run.meta.get("detectors") or {}).get(s.detector) or {}).get("use", s.detector) == SHORTCUT_PROBE]
+    if not probes or "auc" not in study.pooled:
         return []
-    frame = pd.DataFrame(rows)
-    if "auc" not in frame:
-        return []
-    auc = frame.assign(auc=pd.to_numeric(frame["auc"], errors="coerce")).groupby(
-        ["detector", "train", "test"], sort=False)["auc"].mean()
+    auc = study.pooled.set_index(["system", "train", "test"])["auc"]
     warnings = []
-    for (detector, train, test), value in auc.items():
-        if detector in probes:
-            continue
-        for probe in probes:
+    for (label, train, test), value in auc.items():
+        for probe in (p for p in probes if label not in probes):
             baseline = auc.get((probe, train, test))
             if baseline is not None and value < baseline + SHORTCUT_MARGIN:
-                warnings.append(f"{detector} on {train} -> {test}: AUC {value:.3f} does not beat {probe} "
+                warnings.append(f"{label} on {train} -> {test}: AUC {value:.3f} does not beat {probe} "
                                 f"({baseline:.3f}) by {SHORTCUT_MARGIN}")
     return warnings
 
 
-def side_by_side(rows: list[dict], metric: str) -> pd.DataFrame | None:
-    """One row per train -> test cell, one column per detector (seeds pooled); None for one detector."""
-    frame = pd.DataFrame(rows)
-    if metric not in frame or frame["detector"].nunique() < 2:
-        return None
-    frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
-    table = frame.groupby(["train", "test", "detector"], sort=False)[metric].apply(_fmt).unstack("detector")
-    table = table[list(dict.fromkeys(frame["detector"]))].fillna("-")
-    table.index = [f"{train} -> {test}" for train, test in table.index]
-    table.index.name = "train -> test"
-    return table
-
-
-def generalization_line(rows: list[dict]) -> str | None:
-    """Per detector, mean AUC on its own manipulation (train = test) vs on the others, in one line."""
-    frame = pd.DataFrame(rows)
-    if "auc" not in frame:
-        return None
-    frame["auc"] = pd.to_numeric(frame["auc"], errors="coerce")
-    frame["domain"] = np.where(frame["train"] == frame["test"], "in", "cross")
-    means = frame.groupby(["detector", "domain"], sort=False)["auc"].mean().unstack()
-    if not {"in", "cross"} <= set(means.columns):
-        return None
-    parts = [f"{detector} {row['in']:.2f} vs {row['cross']:.2f}" for detector, row in means.iterrows()]
-    return "mean AUC, own manipulation vs unseen ones: " + "; ".join(parts)
-
-
-def render_console(rows: list[dict], meta: dict, console: Console) -> None:
-    """One table per detector, a row per cell: the same formatted numbers as report.md."""
-    if meta.get("demo"):
-        console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
-    # the headline metrics fit a terminal; report.md has every column
-    metrics = [m for m in metric_columns(rows, meta) if "@" not in m and (not m.startswith("video_") or m == "video_auc")]
-    for detector, table in cells_table(rows, metrics):
-        lower = [m for m in metrics if m in meta.get("lower_is_better", ())]
-        direction = f"{', '.join(lower)}: lower is better; others: higher" if lower else "higher is better"
-        rich_table = Table(title=f"{detector} ({direction})", title_justify="left")
-        rich_table.add_column("train", style="bold")
-        rich_table.add_column("test", style="bold")
-        for column in table.columns:
-            rich_table.add_column(str(column), justify="right")
-        for (train, test), row in table.iterrows():
-            rich_table.add_row(train, test, *[str(v) for v in row])
-        console.print(rich_table)
-    for warning in shortcut_warnings(rows, meta):
-        console.print(f"[yellow]shortcut warning:[/] {warning}", highlight=False)
-    summary = generalization_line(rows)
-    if summary:
-        console.print(f"[bold]{summary}[/]", highlight=False)
+def run_facts(study: Study) -> list[str]:
+    lines = ["## Run facts", ""]
+    for run in dict.fromkeys(s.run for s in study.systems):
+        meta = run.meta
+        if len(study.systems) > 1 and len({id(s.run) for s in study.systems}) > 1:
+            lines += [f"### {run.path}", ""]
+        for key in ("started", "finished", "device", "seeds", "data_root", "layout", "splits", "frames_per_video",
+                    "video_score", "mode", "git_commit"):
+            if key in meta:
+                lines.append(f"- **{key}**: {meta[key]}")
+        for name, spec in (meta.get("detectors") or {}).items():
+            lines.append(f"- **detector {name}**: `{json.dumps(spec, sort_keys=True)}`")
+        versions = meta.get("versions") or {}
+        if versions:
+            lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    return lines
 
 
 def audit_markdown(audit: dict) -> list[str]:
@@ -243,43 +257,33 @@ def audit_markdown(audit: dict) -> list[str]:
     return lines + [""]
 
 
-def load_run(run_dir: str | Path) -> tuple[list[dict], dict, list[str]]:
-    """(rows, meta, problems with results.jsonl)."""
-    run_dir = Path(run_dir)
-    meta_path = run_dir / "meta.json"
-    if not meta_path.exists():
-        raise BenchmarkError(f"{run_dir} is not a run directory (no meta.json); pass the --output-dir of a run")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError:
-        raise BenchmarkError(f"{meta_path} is damaged (not JSON)") from None
-    rows, problems = read_results_checked(run_dir)
-    return rows, meta, problems
+# -- console -----------------------------------------------------------------------------------------
+def render_console(study: Study, notes: list[str], console: Console) -> None:
+    """The leaderboard, each system's headline cells and the paired differences: as in report.md."""
+    if any(s.run.meta.get("demo") for s in study.systems):
+        console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    for label in study.labels:
+        _print(console, cells_table(study, label, study.headline), f"{label}", "train -> test")
+    for a, b in pairs(study):
+        table = paired_table(study, a, b, study.headline[0])
+        if table is not None:
+            _print(console, table, f"paired difference, {title(study, study.headline[0])}", "cell")
+    for name in study.headline:
+        _print(console, leaderboard_table(study, name), f"Leaderboard: {title(study, name)}", "detector")
+    for warning in shortcut_warnings(study):
+        console.print(f"[yellow]shortcut warning:[/] {warning}", highlight=False)
+    summary = summary_line(study)
+    if summary:
+        console.print(f"[bold]{summary}[/]", highlight=False)
 
 
-def rebuild_report(run_dir: str | Path) -> tuple[list[dict], dict, str, list[str]]:
-    """A report from the run directory alone: results.jsonl, meta.json and audit.json."""
-    rows, meta, problems = load_run(run_dir)
-    audit_path = Path(run_dir) / "audit.json"
-    audit = json.loads(audit_path.read_text()) if audit_path.exists() else None
-    return rows, meta, render_markdown(rows, meta, audit), problems
-
-
-def compare(run_dirs: list[str | Path], metric: str) -> pd.DataFrame:
-    """One row per (detector, train, test), one column per run: ``metric`` pooled over seeds."""
-    columns = {}
-    for run_dir in run_dirs:
-        rows, meta, _ = load_run(run_dir)
-        if not rows:
-            continue
-        frame = pd.DataFrame(rows)
-        if metric not in frame:
-            raise BenchmarkError(f"{run_dir}: results have no metric '{metric}' (they have: "
-                                 f"{', '.join(metric_columns(rows, meta))})")
-        frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
-        label = f"{meta.get('suite', '?')} ({Path(run_dir).name})"
-        columns[label] = frame.groupby(["detector", "train", "test"], sort=False)[metric].apply(_fmt)
-    if not columns:
-        raise BenchmarkError("none of the given run directories holds finished results")
-    return pd.DataFrame(columns).fillna("-")
-
+def _print(console: Console, table: pd.DataFrame, heading: str, index: str) -> None:
+    rich_table = Table(title=heading, title_justify="left")
+    rich_table.add_column(index, style="bold")
+    for column in table.columns:
+        rich_table.add_column(str(column), justify="right")
+    for key, row in table.iterrows():
+        rich_table.add_row(str(key), *[str(v) for v in row])
+    console.print(rich_table)

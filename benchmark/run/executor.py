@@ -27,15 +27,14 @@ from benchmark.detector import Detector, FitContext, Samples
 from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import FeatureStore
 from benchmark.files import atomic_save
-from benchmark.metrics import compute_metrics, video_level
+from benchmark.metrics import report_columns, score_cell, test_sizes
 from benchmark.run.identity import harness_version
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.resolve import ResolvedDetector
-from benchmark.run.scoring import write_cell
+from benchmark.run.scoring import predictions_table, write_cell
 from benchmark.run.store import RunStore
 from benchmark.run.training import CHECKPOINT_KEYS, FINAL_MODEL, auc_or_nan, fit_and_select
 
-FIXED_THRESHOLD = 0.5  # thresholded metrics are also reported here, as <metric>@0.5
 FINAL_KEYS = ("state", "selection")
 
 
@@ -177,20 +176,16 @@ class LocalExecutor:
             raise ValueError(f"predict() returned {scores.shape} scores for {len(samples)} images, or non-finite "
                              f"values; it must give one P(fake) per image")
         threshold = selected["threshold"]
-        values = compute_metrics(self.metrics, samples.labels, scores, threshold)
-        fixed = [m for m in self.metrics if m.thresholded]
-        values.update(compute_metrics(fixed, samples.labels, scores, FIXED_THRESHOLD, suffix=f"@{FIXED_THRESHOLD:g}"))
-        counts = {"n_real": int((samples.labels == 0).sum()), "n_fake": int(samples.labels.sum())}
-        if self.dataset.has_videos:
-            keys = [(self.samples_by_path[p].cls, self.samples_by_path[p].video) for p in samples.paths]
-            video_labels, video_scores = video_level(keys, samples.labels, scores)
-            values.update(compute_metrics(self.metrics, video_labels, video_scores, threshold, prefix="video_"))
-            counts.update(n_real_videos=int((video_labels == 0).sum()), n_fake_videos=int(video_labels.sum()))
+        # scored from the predictions table alone, as `benchmark report --metrics` rescores it later
+        predictions = predictions_table(samples, scores, threshold, self.samples_by_path)
+        columns = report_columns(self.metrics, self.dataset.has_videos)
+        values = score_cell(columns, predictions, threshold, self.suite.data.video_score)
+        counts = test_sizes(predictions)
         if self.suite.selection.oracle:
             values.update(self._oracle(detector, ctx, samples, self.store.training_dir(run.detector, run.train, run.seed)))
         row = {"detector": run.detector, "train": run.train, "test": test, "seed": run.seed, **values, **counts,
                "threshold": threshold, "selected_epoch": selected["epoch"], "val_auc": selected["val_auc"]}
-        write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test), samples, scores, row, threshold)
+        write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test), predictions, row)
         self.store.append(row)
         log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
 

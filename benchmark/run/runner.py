@@ -25,8 +25,10 @@ from benchmark.environment import describe_device, git_commit, resolve_device, v
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FileFacts, default_cache_dir
 from benchmark.features.encoders import FeatureStore, default_workers, encoder_key
-from benchmark.report.render import DEMO_NOTICE, render_console, render_markdown
-from benchmark.run.executor import FINAL_MODEL, FIXED_THRESHOLD, LocalExecutor
+from benchmark.metrics import report_columns
+from benchmark.report.render import DEMO_NOTICE
+from benchmark.report.write import report_runs
+from benchmark.run.executor import FINAL_MODEL, LocalExecutor
 from benchmark.run.identity import IDENTITY, fingerprint
 from benchmark.run.plan import make_plan
 from benchmark.run.resolve import resolve_detectors
@@ -210,39 +212,40 @@ class Run:
             self.store.log(f"finished: {len(rows)} cells")
         try:
             self.store.write_meta(meta)
-            self.store.write_report(render_markdown(rows, meta, self.audit))
         except OSError:
             if failure is None:
                 raise
             return  # the original failure is what the user needs to see
-        if failure is not None:
+        if failure is None:
+            self.console.print("features: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in meta["features"].items()),
+                               highlight=False)
+        if not rows:
             return
-        self.console.print("features: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in meta["features"].items()),
-                           highlight=False)
-        if rows:
-            render_console(rows, meta, self.console)
-        self.console.print(f"report: {self.out / 'report.md'}")
+        try:  # the report reads the store only, exactly as `benchmark report` does
+            report_runs([self.out], self.console if failure is None else Console(quiet=True))
+        except (BenchmarkError, OSError):
+            if failure is None:
+                raise
+            return
+        if failure is None:
+            self.console.print(f"report: {self.out / 'report.md'}")
 
     def report_metrics(self) -> list[str]:
         """Columns of the report: frame metrics, thresholded ones at 0.5 too, video metrics."""
-        names = [m.name for m in self.metrics]
-        names += [f"{m.name}@{FIXED_THRESHOLD:g}" for m in self.metrics if m.thresholded]
-        if self.dataset.has_videos:
-            names += [f"video_{m.name}" for m in self.metrics]
-        if self.suite.selection.oracle:
-            names.append("oracle_auc")
-        return names
+        names = [c.name for c in report_columns(self.metrics, self.dataset.has_videos)]
+        return names + (["oracle_auc"] if self.suite.selection.oracle else [])
 
     def _meta(self) -> dict:
-        higher = {m.name: m.higher_is_better for m in self.metrics}
         return {
             "suite": self.suite.name,
             "mode": self.options.mode,
             "device": describe_device(self.device),
             "seeds": list(self.suite.seeds),
             "metrics": self.report_metrics(),
-            "lower_is_better": [name for name in self.report_metrics()
-                                if not higher.get(name.removeprefix("video_").split("@")[0], True)],
+            # each column's direction from its metric plugin, never guessed from the name
+            "lower_is_better": [c.name for c in report_columns(self.metrics, self.dataset.has_videos)
+                                if not c.higher_is_better],
+            "video_score": self.suite.data.video_score,
             "selection": {"epoch": self.suite.selection.epoch, "threshold": self.suite.selection.threshold},
             "data_root": str(self.dataset.root),
             "demo": self.suite.data.synthetic is not None,

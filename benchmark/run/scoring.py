@@ -17,17 +17,25 @@ from benchmark.detector import Samples  # noqa: E402
 from benchmark.files import atomic_write, write_json  # noqa: E402
 
 
-def write_cell(folder: Path, samples: Samples, scores: np.ndarray, row: dict, threshold: float) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    predictions = pd.DataFrame({
+def predictions_table(samples: Samples, scores: np.ndarray, threshold: float, by_path: dict) -> pd.DataFrame:
+    """One row per test image: what it is (class, video, label), its score and its prediction at
+    the val threshold. Everything a report needs to rescore the cell, or aggregate its videos."""
+    return pd.DataFrame({
         "path": samples.paths,
+        "class": [by_path[p].cls for p in samples.paths],
+        "video": [by_path[p].video for p in samples.paths],
         "label": samples.labels.astype(int),
         "score": scores,
         "prediction": (scores >= threshold).astype(int),
     })
+
+
+def write_cell(folder: Path, predictions: pd.DataFrame, row: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "test_predictions.csv", predictions.to_csv(index=False, float_format="%.9g"))
     write_json(folder / "test_metrics.json", {k: v for k, v in row.items() if k not in ("detector", "train", "test", "seed")})
-    atomic_write(folder / "roc_curve.png", _roc_png(samples.labels, scores, f"train {row['train']} -> test {row['test']}"))
+    atomic_write(folder / "roc_curve.png", _roc_png(predictions["label"].to_numpy(), predictions["score"].to_numpy(),
+                                                    f"train {row['train']} -> test {row['test']}"))
 
 
 def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:

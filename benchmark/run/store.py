@@ -149,9 +149,6 @@ class RunStore:
     def append(self, row: dict) -> None:
         append_result(self.out, row)
 
-    def write_report(self, markdown: str) -> None:
-        atomic_write(self.out / "report.md", markdown)
-
     def training_dir(self, detector: str, train: str, seed: int) -> Path:
         return train_dir(self.out, detector, train, seed)
 

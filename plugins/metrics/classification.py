@@ -1,8 +1,21 @@
-"""Binary classification metrics from scikit-learn. Fake is the positive class, score = P(fake)."""
+"""Binary classification metrics from scikit-learn. Fake is the positive class, score = P(fake).
+
+Each also has its vectorised bootstrap form from :mod:`benchmark.weighted`.
+"""
+
+from functools import partial
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    roc_auc_score,
+    roc_curve,
+)
 
+from benchmark import weighted
 from benchmark.hookspecs import hookimpl
 from benchmark.metrics import Metric
 
@@ -22,10 +35,26 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """The highest TPR of any threshold whose FPR is at most ``max_fpr`` (an operating point one can set)."""
+    if len(np.unique(labels)) < 2:
+        raise ValueError("TPR at FPR needs both classes")
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    return float(tpr[fpr <= max_fpr + 1e-12].max())
+
+
+def _tpr_at(percent: int) -> Metric:
+    return Metric(f"tpr@{percent}%fpr", partial(tpr_at_fpr, max_fpr=percent / 100),
+                  batch=partial(weighted.tpr_at_fpr, max_fpr=percent / 100))
+
+
 @hookimpl
 def register_metrics(register):
-    register(Metric("auc", roc_auc_score))
-    register(Metric("eer", equal_error_rate, higher_is_better=False))
-    register(Metric("f1", lambda y, p: f1_score(y, p, zero_division=0.0), thresholded=True))
-    register(Metric("accuracy", accuracy_score, thresholded=True))
-    register(Metric("ap", average_precision_score))
+    register(Metric("auc", roc_auc_score, batch=weighted.auc))
+    register(Metric("eer", equal_error_rate, higher_is_better=False, batch=weighted.equal_error_rate))
+    register(Metric("f1", lambda y, p: f1_score(y, p, zero_division=0.0), thresholded=True, batch=weighted.f1))
+    register(Metric("accuracy", accuracy_score, thresholded=True, batch=weighted.accuracy))
+    register(Metric("balanced_accuracy", balanced_accuracy_score, thresholded=True, batch=weighted.balanced_accuracy))
+    register(Metric("ap", average_precision_score, batch=weighted.average_precision))
+    register(_tpr_at(1))
+    register(_tpr_at(5))

@@ -1,0 +1,133 @@
+"""Pictures of a study: a train x test heatmap per system and headline metric (one colour scale per
+metric across systems, diagonal outlined), and ROC curves overlaid per test set and per training set
+with the operating point chosen on validation marked. Files only (Agg backend)."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from benchmark.files import atomic_write  # noqa: E402
+from benchmark.report.study import Study, cell_order  # noqa: E402
+
+FIGURES = "figures"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._@%+-]+", "_", text).strip("_") or "x"
+
+
+def write_figures(study: Study, out: Path, formats: tuple[str, ...]) -> dict[str, list[tuple[str, str]]]:
+    """Writes every figure in every format under out/figures; returns section -> [(title, png path
+    relative to out)] for the report to reference."""
+    folder = out / FIGURES
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, list[tuple[str, str]]] = {"heatmaps": [], "roc by test set": [], "roc by training set": []}
+    trains, tests = cell_order(study)
+    for name in study.headline:
+        values = study.pooled[name].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        scale = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        for label in study.labels:
+            fig = heatmap(study, label, name, trains, tests, scale)
+            made["heatmaps"].append((f"{label}: {name}", _save(fig, folder, f"heatmap_{slug(label)}_{name}", formats, out)))
+    for test in tests:
+        fig = roc_figure(study, [(label, train, test) for train in trains for label in study.labels],
+                         panels=trains, panel_of=lambda key: key[1], legend_of=lambda key: key[0],
+                         title=f"test set {test}: every detector, one panel per training set")
+        made["roc by test set"].append((f"test {test}", _save(fig, folder, f"roc_test-{slug(test)}", formats, out)))
+    for label in study.labels:
+        for train in trains:
+            keys = [(label, train, test) for test in tests]
+            fig = roc_figure(study, keys, panels=[train], panel_of=lambda key: key[1], legend_of=lambda key: f"test {key[2]}",
+                             title=f"{label}, trained on {train}: every test set")
+            made["roc by training set"].append((f"{label}, train {train}",
+                                                _save(fig, folder, f"roc_{slug(label)}_train-{slug(train)}", formats, out)))
+    return made
+
+
+def heatmap(study: Study, label: str, name: str, trains, tests, scale) -> plt.Figure:
+    pooled = study.pooled[study.pooled["system"] == label].set_index(["train", "test"])
+    grid = np.full((len(trains), len(tests)), np.nan)
+    for (train, test), row in pooled.iterrows():
+        grid[trains.index(train), tests.index(test)] = row[name]
+    lower = study.lower_is_better(name)
+    fig, ax = plt.subplots(figsize=(1.3 * len(tests) + 2.6, 0.9 * len(trains) + 1.8), dpi=100)
+    image = ax.imshow(grid, cmap="viridis_r" if lower else "viridis", vmin=scale[0], vmax=scale[1], aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            row = pooled.loc[(trains[i], tests[j])]
+            text = f"{value:.3f}"
+            if np.isfinite(row[f"{name}_lo"]):
+                text += f"\n[{row[f'{name}_lo']:.2f}, {row[f'{name}_hi']:.2f}]"
+            shade = (value - scale[0]) / ((scale[1] - scale[0]) or 1)
+            dark = shade > 0.5 if lower else shade < 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+        if trains[i] == tests[j]:  # own manipulation: the in-domain cell
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(len(tests)), tests, rotation=30, ha="right")
+    ax.set_yticks(range(len(trains)), trains)
+    ax.set_xlabel("test set")
+    ax.set_ylabel("training set")
+    ax.set_title(f"{label}: {name} ({'lower' if lower else 'higher'} is better; red = own manipulation)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> plt.Figure:
+    """ROC curves of the given (system, train, test) cells, every seed, grouped into panels."""
+    log = study.config.roc_scale == "log"
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), dpi=90, squeeze=False)
+    lowest = 1.0
+    for key in keys:
+        tables = study.predictions.get(key)
+        if not tables:
+            continue
+        ax = axes[0, panels.index(panel_of(key))]
+        seeds = study.cells[(study.cells["system"] == key[0]) & (study.cells["train"] == key[1]) &
+                            (study.cells["test"] == key[2])]
+        for table, (_, cell) in zip(tables, seeds.iterrows()):
+            labels, scores = table["label"].to_numpy(), table["score"].to_numpy()
+            if len(np.unique(labels)) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(labels, scores)
+            lowest = min(lowest, 1.0 / max(1, int((labels == 0).sum())))
+            seed = f", seed {cell['seed']}" if len(seeds) > 1 else ""
+            (line,) = ax.plot(fpr, tpr, linewidth=1.2, label=f"{legend_of(key)}{seed}")
+            chosen = scores >= cell["threshold"]  # the operating point picked on validation
+            ax.plot(chosen[labels == 0].mean(), chosen[labels == 1].mean(), "o", color=line.get_color(), markersize=5)
+    for ax, panel in zip(axes[0], panels):
+        ax.plot([lowest, 1] if log else [0, 1], [lowest, 1] if log else [0, 1], ":", color="grey", linewidth=0.8)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(lowest / 2, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_xlabel("false positive rate" + (" (log)" if log else ""))
+        ax.set_ylabel("true positive rate")
+        ax.set_title(f"trained on {panel}", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title + "; dots: threshold chosen on validation", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _save(fig: plt.Figure, folder: Path, stem: str, formats, out: Path) -> str:
+    try:
+        for fmt in formats:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt)
+            atomic_write(folder / f"{stem}.{fmt}", buffer.getvalue())
+    finally:
+        plt.close(fig)
+    return f"{FIGURES}/{stem}.{formats[0]}" if "png" not in formats else f"{FIGURES}/{stem}.png"
