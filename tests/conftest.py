@@ -103,3 +103,20 @@ def write_suite(path: Path, text: str) -> Path:
 
 SEED_SUITE = ("name: t\ndata: {real: Real_youtube}\npairings: [{train: FaceSwap, test: [FaceSwap, NeuralTextures]}]\n"
               "detectors: {clip-adapter: {}}\n")
+
+
+@pytest.fixture
+def registered():
+    """Register a plugin object for one test, as if a package's entry point provided it."""
+    from benchmark import plugins
+
+    pm = plugins.get_manager()
+    added = []
+
+    def register(plugin, name):
+        pm.register(plugin, name=name)
+        added.append(plugin)
+
+    yield register
+    for plugin in added:
+        pm.unregister(plugin)

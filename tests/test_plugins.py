@@ -23,18 +23,6 @@ class ThirdParty:
         register(Metric("always_half", lambda y, s: 0.5))
 
 
-@pytest.fixture
-def registered():
-    pm = plugins.get_manager()
-    added = []
-
-    def register(plugin, name):
-        pm.register(plugin, name=name)
-        added.append(plugin)
-
-    yield register
-    for plugin in added:
-        pm.unregister(plugin)
 
 
 def test_builtins_come_through_the_entry_point_group():

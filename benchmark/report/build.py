@@ -45,14 +45,15 @@ def label_systems(runs: list[RunData]) -> list[System]:
     folder only where that still leaves two labels equal."""
     pairs = [(run, detector) for run in runs for detector in dict.fromkeys(r["detector"] for r in run.rows)]
     facts = [_describe(run, detector) for run, detector in pairs]
-    differing = sorted({k for f in facts for k in f if len({json.dumps(g.get(k), sort_keys=True) for g in facts}) > 1})
     labels = []
     for (run, detector), fact in zip(pairs, facts):
-        shown = [f"{k}={_short(fact.get(k))}" for k in differing] if len(runs) > 1 else []
+        same_name = [f for (_, d), f in zip(pairs, facts) if d == detector]  # other names already tell them apart
+        differing = sorted({k for f in same_name for k in f
+                            if len({json.dumps(g.get(k), sort_keys=True) for g in same_name}) > 1})
+        shown = [f"{k}={_short(fact.get(k))}" for k in differing]
         labels.append(detector + (f" ({', '.join(shown)})" if shown else ""))
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1:
-            labels[i] = f"{label} [{pairs[i][0].path.name}]"
+    repeated = {label for label in labels if labels.count(label) > 1}
+    labels = [f"{label} [{run.path.name}]" if label in repeated else label for label, (run, _) in zip(labels, pairs)]
     return [System(label, run, detector) for label, (run, detector) in zip(labels, pairs)]
 
 

@@ -110,7 +110,7 @@ def delong_for_cell(study: Study, a: str, b: str, cell: tuple[str, str], video: 
         key = ["class", "video"] if video else ["path"]
         stacked = pd.concat(merged).groupby(key, sort=True).agg(label=("label", "first"), score=("score", "mean"))
         scores.append(stacked)
-    joined = scores[0].join(scores[1], lsuffix="_a", rsuffix="_b", how="inner")
+    joined = scores[0].merge(scores[1], left_index=True, right_index=True, suffixes=("_a", "_b"))
     return delong_p(joined["label_a"].to_numpy(int), joined["score_a"].to_numpy(float), joined["score_b"].to_numpy(float))
 
 

@@ -18,7 +18,7 @@ def tidy(study: Study) -> pd.DataFrame:
 
 
 def write_csv(study: Study, out: Path) -> str:
-    atomic_write(out / RESULTS_CSV, tidy(study).to_csv(index=False, float_format="%.6g"))
+    atomic_write(out / RESULTS_CSV, tidy(study).to_csv(index=False, float_format="%.9g"))
     return RESULTS_CSV
 
 

@@ -269,7 +269,7 @@ def render_console(study: Study, notes: list[str], console: Console) -> None:
     for a, b in pairs(study):
         table = paired_table(study, a, b, study.headline[0])
         if table is not None:
-            _print(console, table, f"paired difference, {title(study, study.headline[0])}", "cell")
+            _print(console, table, f"paired difference {a} - {b}, {title(study, study.headline[0])}", "cell")
     for name in study.headline:
         _print(console, leaderboard_table(study, name), f"Leaderboard: {title(study, name)}", "detector")
     for warning in shortcut_warnings(study):
