@@ -95,12 +95,13 @@ def test_identical_runs_differ_by_exactly_zero(run, capsys, tmp_path):
     code, out, err = report(capsys, run, twin, "--out", tmp_path / "cmp")
     assert code == 0, err
     text = (tmp_path / "cmp" / "report.md").read_text()
-    section = text[text.index("## Paired difference: alpha [run] - alpha [twin], AUC"):]
-    section = section[:section.index("\n## ")]
-    rows = [line for line in section.splitlines() if line.startswith("| A ->") or line.startswith("| B ->")]
-    assert len(rows) == 4
-    for line in rows:  # difference 0, interval [0, 0] (contains 0), no mark, DeLong p = 1
-        assert "| 0.000 | [0.000, 0.000] |  | 1 |" in line, line
+    for name, delong in (("AUC", ""), ("video-level AUC", " 1 |")):
+        section = text[text.index(f"## Paired difference: alpha [run] - alpha [twin], {name}"):]
+        rows = [line for line in section[:section.index("\n## ")].splitlines() if line.startswith("| ")][1:]
+        assert len(rows) == 7  # 4 cells, mean in, mean cross, gap
+        for line in rows:  # difference 0, interval [0, 0] (contains 0), no mark, DeLong p = 1 per cell (videos)
+            cell = "->" in line
+            assert line.endswith(f"| 0.000 | [0.000, 0.000] |  |{delong if cell else (delong and '  |')}"), line
     assert not (run / "cmp").exists() and (tmp_path / "cmp" / "results.csv").exists()
 
 
@@ -108,7 +109,7 @@ def test_a_better_detector_is_marked_and_delong_agrees(tmp_path, capsys):
     out = fabricate_run(tmp_path / "run", **{**SMALL, "separation": {"alpha": (2.5, 2.5), "beta": (0.2, 0.2)}})
     assert report(capsys, out)[0] == 0
     text = (out / "report.md").read_text()
-    section = text[text.index("## Paired difference: alpha - beta, AUC"):]
+    section = text[text.index("## Paired difference: alpha - beta, video-level AUC"):]
     rows = [line for line in section.splitlines()[:12] if line.startswith("| A ->") or line.startswith("| B ->")]
     assert rows and all("| * |" in line for line in rows)
     assert all(float(line.rstrip(" |").rsplit("|", 1)[1]) < 1e-3 for line in rows)  # DeLong p

@@ -79,20 +79,32 @@ def paired(study: Study, a: str, b: str, name: str) -> pd.DataFrame:
         reps = _difference(study, a, b, [cell], name) if same else None
         record = {"cell": f"{cell[0]} -> {cell[1]}", "paired": bool(same),
                   **_with_interval("diff", pa.loc[cell, name] - pb.loc[cell, name], reps, study)}
-        if name.removeprefix("video_") == "auc" and same:
+        if _delong_applies(study, name) and same:
             record["delong_p"] = delong_for_cell(study, a, b, cell, video=name.startswith("video_"))
         records.append(record)
     comparable = all(pa.loc[c, "test_digest"] == pb.loc[c, "test_digest"] for c in cells)
-    for part, chosen in (("mean in-domain", [c for c in cells if c[0] == c[1]]),
-                         ("mean cross-domain", [c for c in cells if c[0] != c[1]])):
+    inside, cross = [c for c in cells if c[0] == c[1]], [c for c in cells if c[0] != c[1]]
+    for part, chosen in (("mean in-domain", inside), ("mean cross-domain", cross)):
         if chosen:
             reps = _difference(study, a, b, chosen, name) if comparable else None
             value = pa.loc[chosen, name].mean() - pb.loc[chosen, name].mean()
             records.append({"cell": part, "paired": comparable, **_with_interval("diff", value, reps, study)})
+    if inside and cross:  # does a generalize better, i.e. lose less off its own manipulation?
+        gaps = [_difference(study, a, b, chosen, name) for chosen in (inside, cross)]
+        reps = gaps[0] - gaps[1] if comparable and all(g is not None for g in gaps) else None
+        value = (records[-2]["diff"] - records[-1]["diff"])
+        records.append({"cell": "gap (in - cross)", "paired": comparable, **_with_interval("diff", value, reps, study)})
     frame = pd.DataFrame(records)
     if not frame.empty:
         frame["excludes_0"] = (frame["diff_lo"] > 0) | (frame["diff_hi"] < 0)
     return frame
+
+
+def _delong_applies(study: Study, name: str) -> bool:
+    """AUC columns; for frame-level AUC only where there are no videos (frames of one video are not
+    independent, and DeLong would take them as such: its p-values would be too small)."""
+    has_videos = any(c.video for c in study.columns)
+    return name == "video_auc" or (name == "auc" and not has_videos)
 
 
 def _difference(study: Study, a: str, b: str, cells, name: str) -> np.ndarray | None:

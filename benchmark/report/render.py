@@ -144,7 +144,8 @@ def render_markdown(study: Study, notes: list[str], figures: dict, exports: list
             table = paired_table(study, a, b, name)
             if table is not None:
                 parts += [f"## Paired difference: {a} - {b}, {title(study, name)}", "",
-                          "`*`: the paired interval excludes 0.", "", markdown_table(table), ""]
+                          "`*`: the paired interval excludes 0. DeLong's test is given for AUC on videos "
+                          "(on images where there are no videos).", "", markdown_table(table), ""]
     for section, items in figures.items():
         if items:
             parts += [f"## Figures: {section}", ""] + [f"![{t}]({p})" for t, p in items] + [""]
