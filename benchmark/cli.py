@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--epochs", type=int, default=15)
     perf.add_argument("--workers", type=int, default=None)
     perf.add_argument("--device", default="auto")
+    perf.add_argument("--report", action="store_true", help="instead: time `benchmark report` on a fabricated 4 x 4 "
+                      "matrix x 3 detectors x 3 seeds study, 10,000 images per cell, 1000 bootstrap resamples")
+    perf.add_argument("--report-images", type=_positive, default=10_000, help="with --report: test images per cell")
 
     predict = commands.add_parser("predict", help="score new images with a trained model (final_model.pth or a run dir)")
     predict.add_argument("model", help="a final_model.pth, or a run dir with --detector and --train")
@@ -244,6 +247,14 @@ def _perf(args, console: Console) -> int:
 
     from benchmark.perf import run_perf
 
+    if args.report:
+        import tempfile
+
+        from benchmark.report.fabricate import report_perf
+
+        with tempfile.TemporaryDirectory() as scratch:
+            print(json.dumps(report_perf(Path(scratch) / "study", images_per_cell=args.report_images), indent=2))
+        return 0
     figures = run_perf(args.data_dir, console=Console(stderr=True), real=args.real, backbone=args.backbone, limit=args.limit or None,
                        epochs=args.epochs, workers=args.workers, device=args.device)
     print(json.dumps(figures, indent=2))

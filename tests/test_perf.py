@@ -29,3 +29,11 @@ def test_perf_without_a_folder_generates_its_own_data(tiny_backbone):
     figures = json.loads(result.stdout)
     assert figures["images"] > 0 and figures["cold_images_encoded"] == figures["images"]
     assert "generated synthetic faces" in result.stderr
+
+
+def test_perf_report_times_a_whole_study_report():
+    result = cli("perf", "--report", "--report-images", "200")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["cells"] == 144 and figures["bootstrap"] == 1000 and figures["images_per_cell"] == 200
+    assert figures["report_total_s"] > 0

@@ -73,18 +73,18 @@ def fabricate_run(out: Path, classes=("A", "B", "C", "D"), detectors=("alpha", "
     return out
 
 
-def report_perf(folder: Path, bootstrap: int = 1000) -> dict:
-    """Seconds to rescore and report a 4 x 4 x 3 detectors x 3 seeds study of 10,000 images per cell."""
+def report_perf(folder: Path, bootstrap: int = 1000, images_per_cell: int = 10_000) -> dict:
+    """Seconds to rescore and report a 4 x 4 x 3 detectors x 3 seeds study (videos of 10 frames)."""
     from benchmark.report.build import open_study
     from benchmark.report.write import write_report
 
     start = time.perf_counter()
-    fabricate_run(folder)
+    fabricate_run(folder, images_per_cell=images_per_cell)
     made = time.perf_counter()
     study, notes = open_study([folder], report={"bootstrap": bootstrap})
     studied = time.perf_counter()
     write_report(study, notes, folder)
     written = time.perf_counter()
-    return {"cells": len(study.cells), "images_per_cell": 10_000, "bootstrap": bootstrap,
+    return {"cells": len(study.cells), "images_per_cell": images_per_cell, "bootstrap": bootstrap,
             "fabricate_s": round(made - start, 2), "load_rescore_bootstrap_s": round(studied - made, 2),
             "figures_tables_markdown_s": round(written - studied, 2), "report_total_s": round(written - made, 2)}
