@@ -84,11 +84,16 @@ def check_comparable(runs: list[RunData], force: bool) -> list[str]:
                 notes.append(f"{names}: cannot check that test set {test} holds the same images (no splits.csv)")
             elif fa != fb:
                 refusals.append(f"{names}: test set {test} holds different images ({_test_difference(a, b, classes)})")
-        for key, what in (("seeds", "seeds"), ("video_score", "video score"), ("selection", "model selection"),
-                          ("lower_is_better", "metric directions")):
+        for key, what in (("seeds", "seeds"), ("video_score", "video score"), ("selection", "model selection")):
             va, vb = a.meta.get(key), b.meta.get(key)
             if va != vb:
                 notes.append(f"{names}: {what} differ: {json.dumps(va)} vs {json.dumps(vb)}")
+        # both are rescored here by the installed metric plugins; say where a run was scored by another
+        sources = [{k: v for k, v in (r.meta.get("plugins") or {}).items() if k.startswith("metric:")} for r in (a, b)]
+        for key in sorted(sources[0].keys() & sources[1].keys()):
+            if sources[0][key] != sources[1][key]:
+                notes.append(f"{names}: {key} came from {sources[0][key]} vs {sources[1][key]} (both rescored "
+                             "here with the installed one)")
         versions = (a.meta.get("versions") or {}).get("forgery-benchmark"), (b.meta.get("versions") or {}).get("forgery-benchmark")
         if versions[0] != versions[1]:
             notes.append(f"{names}: harness versions differ: {versions[0]} vs {versions[1]}")

@@ -102,7 +102,7 @@ def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> p
                 continue
             fpr, tpr, _ = roc_curve(labels, scores)
             lowest = min(lowest, 1.0 / max(1, int((labels == 0).sum())))
-            seed = f", seed {cell['seed']}" if len(seeds) > 1 else ""
+            seed = f", seed {cell['seed']}"
             (line,) = ax.plot(fpr, tpr, linewidth=1.2, label=f"{legend_of(key)}{seed}")
             chosen = scores >= cell["threshold"]  # the operating point picked on validation
             ax.plot(chosen[labels == 0].mean(), chosen[labels == 1].mean(), "o", color=line.get_color(), markersize=5)
