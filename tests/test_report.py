@@ -17,6 +17,7 @@ from benchmark.hookspecs import hookimpl
 from benchmark.metrics import Metric
 from benchmark.report.compare import delong_p
 from benchmark.report.fabricate import fabricate_run
+
 from conftest import assert_refused, run_main
 
 SMALL = dict(classes=("A", "B"), detectors=("alpha", "beta"), seeds=(1,), frames=4, test_videos=30)
