@@ -43,7 +43,7 @@ def test_report_opens_with_the_leaderboard_and_every_cell_has_an_interval(run, c
     assert text.index("## Leaderboard: AUC") < text.index("## Paired difference: alpha - beta") < text.index(
         "## alpha: AUC")
     board = text[text.index("## Leaderboard: AUC"):text.index("## Leaderboard: video-level AUC")]
-    assert "| detector | in-domain (mean) | cross-domain (mean) | gap (in - cross) | worst cross-domain cell |" in board
+    assert "| detector | in-domain (mean) | cross-domain (mean) | gap (in - cross) | worst cross-domain cell | its value |" in board
     cells = text[text.index("## alpha: all cells"):text.index("## beta: AUC")]
     for line in cells.splitlines()[4:8]:  # every metric of every cell: value [low, high]
         assert line.count(" [") == 10, line  # 4 metrics, f1 and accuracy @0.5, 4 video metrics
