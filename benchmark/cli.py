@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("data_dir", nargs="?", help="folder of class folders, e.g. ../shared/data/faces "
                       "(default: generated synthetic faces)")
     perf.add_argument("--real", default="Real", help="the real class folder (default Real)")
-    perf.add_argument("--backbone", default="ViT-S-32-alt", help="open_clip model, random weights (default ViT-S-32-alt)")
+    perf.add_argument("--backbone", default="ViT-S-32-alt", help="encoder, e.g. timm:tf_efficientnet_lite0 "
+                      "(default ViT-S-32-alt, an open_clip model)")
+    perf.add_argument("--pretrained", default="none", help="its weights (default none: random; e.g. imagenet-lite)")
     perf.add_argument("--limit", type=int, default=100, help="videos/images per class (default 100; 0 = all)")
     perf.add_argument("--epochs", type=int, default=15)
     perf.add_argument("--workers", type=int, default=None)
@@ -255,7 +257,7 @@ def _perf(args, console: Console) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             print(json.dumps(report_perf(Path(scratch) / "study", images_per_cell=args.report_images), indent=2))
         return 0
-    figures = run_perf(args.data_dir, console=Console(stderr=True), real=args.real, backbone=args.backbone, limit=args.limit or None,
+    figures = run_perf(args.data_dir, console=Console(stderr=True), real=args.real, backbone=args.backbone, pretrained=args.pretrained, limit=args.limit or None,
                        epochs=args.epochs, workers=args.workers, device=args.device)
     print(json.dumps(figures, indent=2))
     return 0

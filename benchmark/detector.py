@@ -26,10 +26,11 @@ from benchmark.prompts import PromptSet
 
 @dataclass(frozen=True)
 class EncoderSpec:
-    """Which frozen open_clip model encodes the images: part of every embedding's identity."""
+    """Which frozen encoder makes the images' embeddings: ``<library>:<model>`` (a bare name is an
+    open_clip model) and its weights (a tag, a local file or none). Part of every embedding's identity."""
 
     model: str
-    pretrained: str = "none"  # an open_clip tag, "none" (random init) or a local weights file
+    pretrained: str = "none"  # a library tag, "none" (random init) or a local weights file
 
 
 @dataclass
@@ -76,6 +77,12 @@ class Detector(abc.ABC):
 
     def frozen_encoder(self) -> EncoderSpec | None:
         """The frozen image encoder whose embeddings this detector trains on; None for pixels."""
+        return None
+
+    def uses_text(self) -> str | None:
+        """None, or why this detector encodes text prompts (``ctx.encode_text``) and how to stop it,
+        e.g. ``"set text_features: false"``. The harness then refuses an image-only backbone up
+        front with that hint."""
         return None
 
     @abc.abstractmethod

@@ -43,3 +43,13 @@ def register_metrics(register):
     :class:`benchmark.metrics.Metric`. ``fn(labels, values) -> float`` gets labels with
     1 = fake and, when ``thresholded``, hard 0/1 predictions, else scores P(fake).
     """
+
+
+@hookspec
+def register_encoders(register):
+    """Register a library of frozen image encoders.
+
+    Call ``register(library, encoder)`` with a :class:`benchmark.encoders.ImageEncoder`. A suite
+    then names ``backbone: <library>:<model>``; ``encoder.identity(model, pretrained, file_hash)``
+    keys the embedding cache and ``encoder.load(model, pretrained, device)`` builds the model.
+    """

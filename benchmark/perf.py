@@ -26,7 +26,7 @@ from benchmark.data.dataset import list_videos
 from benchmark.detector import EncoderSpec
 from benchmark.environment import describe_device, resolve_device
 from benchmark.errors import BenchmarkError
-from benchmark.features.encoders import FrozenEncoder, default_workers
+from benchmark.features.encoders import FrozenEncoder, default_workers, resolve_encoder
 from benchmark.run.runner import Run, RunOptions
 from benchmark.suite import parse_suite
 
@@ -48,7 +48,8 @@ def _timed(fn):
 
 
 def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32-alt", limit: int | None = 100,
-             epochs: int = 15, workers: int | None = None, device: str = "auto", console: Console | None = None) -> dict:
+             epochs: int = 15, workers: int | None = None, device: str = "auto", console: Console | None = None,
+             pretrained: str = "none") -> dict:
     """Figures on ``data_dir``'s images, or on generated synthetic faces when it is None."""
     if data_dir is None:
         data_dir = synthetic.generate(Path(tempfile.mkdtemp(prefix="benchmark-perf-data-")), videos=limit or 100)
@@ -69,7 +70,9 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
         "name": "perf",
         "data": {"root": str(work / "data"), "real": real},
         "pairings": [{"train": fakes[0], "test": fakes}, {"train": fakes[1], "test": fakes}],
-        "detectors": {"clip-adapter": {"backbone": backbone, "pretrained": "none", "epochs": epochs}},
+        # an image-only backbone (timm, torchvision) runs the adapter without prompt features
+        "detectors": {"clip-adapter": {"backbone": backbone, "pretrained": pretrained, "epochs": epochs,
+                                       "text_features": resolve_encoder(EncoderSpec(backbone))[1].has_text}},
     })
     quiet = Console(file=open(os.devnull, "w"))
 
@@ -80,15 +83,14 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
     # the suite's unique images, in the order the runner reads them
     cold_run = study("cold", "cache")
     paths = cold_run.paths_used()
-    spec = EncoderSpec(backbone, "none")
+    spec = EncoderSpec(backbone, pretrained)
     encoder = FrozenEncoder(spec, torch_device, workers=workers)
 
-    size = encoder.model.visual.preprocess_cfg["size"]
-    size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
-    batch = torch.randn(64, 3, *size, device=torch_device)
+    size = encoder.loaded.image_size
+    batch = torch.randn(64, 3, size, size, device=torch_device)
     with torch.inference_mode():
-        encoder.model.encode_image(batch)  # warm-up
-        t_encoder, _ = _timed(lambda: [encoder.model.encode_image(batch) for _ in range(4)])
+        encoder.loaded.encode_image(batch)  # warm-up
+        t_encoder, _ = _timed(lambda: [encoder.loaded.encode_image(batch) for _ in range(4)])
     t_pipeline, exact = _timed(lambda: encoder.encode_paths(paths))
     fast = FrozenEncoder(spec, torch_device, workers=workers, fast_decode=True)
     t_fast, drafted = _timed(lambda: fast.encode_paths(paths))
@@ -114,6 +116,7 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
     return {
         "device": describe_device(torch_device),
         "backbone": backbone,
+        "pretrained": pretrained,
         "embedding_dim": int(cache.get([next(iter(cache.index))]).shape[1]),
         "workers": workers,
         "images": len(paths),

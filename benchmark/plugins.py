@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from benchmark import hookspecs
+from benchmark.encoders import ImageEncoder
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import Metric
 from benchmark.prompts import PromptSet
@@ -69,15 +70,20 @@ class Plugins:
     detectors: Registry
     prompt_sets: Registry
     metrics: Registry
+    encoders: Registry
     broken: list[tuple[str, str]]  # (plugin, one-line reason)
 
+    @property
+    def registries(self) -> tuple[Registry, ...]:
+        return self.detectors, self.prompt_sets, self.metrics, self.encoders
+
     def all(self):
-        for registry in (self.detectors, self.prompt_sets, self.metrics):
+        for registry in self.registries:
             for entry in registry:
                 yield registry.kind, entry
 
     def conflicts(self):
-        for registry in (self.detectors, self.prompt_sets, self.metrics):
+        for registry in self.registries:
             yield from registry.conflicts.items()
 
 
@@ -146,11 +152,12 @@ def collect(manager: Manager | None = None) -> Plugins:
     manager = manager or get_manager()
     broken = list(manager.broken)
     plugins = Plugins(Registry("detector", broken=broken), Registry("prompt set", broken=broken),
-                      Registry("metric", broken=broken), broken)
+                      Registry("metric", broken=broken), Registry("encoder", broken=broken), broken)
     adders = {
         "register_detectors": lambda source: lambda name, factory: _add_detector(plugins, name, factory, source),
         "register_prompt_sets": lambda source: lambda name, prompts: _add_prompts(plugins, name, prompts, source),
         "register_metrics": lambda source: lambda metric: _add_metric(plugins, metric, source),
+        "register_encoders": lambda source: lambda name, encoder: _add_encoder(plugins, name, encoder, source),
     }
     for hook_name, make_register in adders.items():
         # pluggy calls implementations last-registered first; reverse for a stable, natural order
@@ -168,7 +175,7 @@ def collect(manager: Manager | None = None) -> Plugins:
 
 def _drop(plugins: Plugins, source: str) -> None:
     """Forget everything a plugin registered before its hook failed."""
-    for registry in (plugins.detectors, plugins.prompt_sets, plugins.metrics):
+    for registry in plugins.registries:
         for name in [n for n, e in registry.entries.items() if e.source == source]:
             del registry.entries[name]
 
@@ -189,3 +196,9 @@ def _add_metric(plugins: Plugins, metric, source):
     if not isinstance(metric, Metric):
         raise BenchmarkError(f"register_metrics expects a benchmark.metrics.Metric, got {metric!r}")
     plugins.metrics.add(metric.name, metric, source)
+
+
+def _add_encoder(plugins: Plugins, name, encoder, source):
+    if not isinstance(encoder, ImageEncoder):
+        raise BenchmarkError(f"encoder '{name}' must be a benchmark.encoders.ImageEncoder, got {encoder!r}")
+    plugins.encoders.add(name, encoder, source)

@@ -55,7 +55,7 @@ def test_each_change_re_encodes_exactly_what_changed(tmp_path, images, tiny_back
     assert drafted.counts["images_encoded"] == len(images)
 
     weights = tmp_path / "weights.pt"  # other weights: another encoder, keyed by the file's hash
-    torch.save(first.encoder(spec).model.state_dict(), weights)
+    torch.save(first.encoder(spec).loaded.module.state_dict(), weights)
     local = store(cache)
     local.images(EncoderSpec(tiny_backbone, str(weights)), images)
     assert local.counts["images_encoded"] == len(images)

@@ -1,10 +1,10 @@
-"""Frozen open_clip encoders: image embeddings computed once per image per run, text embeddings
-once per prompt. Detectors with a frozen backbone train on these, never on pixels."""
+"""Frozen encoders (any registered library: open_clip, timm, torchvision, plugins): image embeddings
+computed once per image per run, text embeddings once per prompt. Detectors with a frozen backbone
+train on these, never on pixels."""
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import json
 import os
@@ -13,73 +13,20 @@ from typing import Callable
 
 import torch
 
+from benchmark import plugins
 from benchmark.data.images import image_loader
 from benchmark.detector import EncoderSpec
+from benchmark.encoders import ImageEncoder, split_backbone
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FORMAT as CACHE_FORMAT
 from benchmark.features.cache import EmbeddingCache
 
 
-def load_open_clip(spec: EncoderSpec, device: torch.device):
-    """(model, preprocess, tokenizer) with weights from an open_clip tag, a local file, or none."""
-    import open_clip  # slow import: only when a model is really needed
-
-    model_name = register_config_file(spec.model)
-    if model_name not in open_clip.list_models():
-        close = difflib.get_close_matches(spec.model, open_clip.list_models(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise BenchmarkError(f"backbone: unknown open_clip model '{spec.model}'{hint}")
-    pretrained = spec.pretrained
-    if pretrained in (None, "none", "None", ""):
-        pretrained = None
-    elif not Path(pretrained).is_file():
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-        if pretrained not in tags:
-            known = ", ".join(tags) if tags else "none published for this model"
-            raise BenchmarkError(
-                f"pretrained: '{pretrained}' is neither a weights file nor a tag of {spec.model} "
-                f"(tags: {known}); set pretrained to a tag, a local file, or none"
-            )
-    try:
-        # random init ("none") must be the same in every run, or runs and cached embeddings differ
-        with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
-    except Exception as e:  # noqa: BLE001 - download and file errors have many types
-        raise BenchmarkError(
-            f"pretrained: cannot load weights '{spec.pretrained}' for {spec.model} "
-            f"({str(e).splitlines()[0][:160]}); set pretrained to a local weights file, or to none for random init"
-        ) from None
-    model.eval().requires_grad_(False).to(device)
-    return model, preprocess, open_clip.get_tokenizer(model_name)
-
-
-def register_config_file(backbone: str) -> str:
-    """A backbone may be an open_clip model config JSON file (a custom or tiny architecture):
-    register it with open_clip and return the model name (the file's stem)."""
-    import open_clip
-
-    path = Path(backbone)
-    if path.suffix != ".json":
-        return backbone
-    if not path.is_file():
-        raise BenchmarkError(f"backbone: config file {backbone} does not exist")
-    open_clip.add_model_config(path)
-    return path.stem
-
-
-@contextlib.contextmanager
-def _quiet_open_clip():
-    """open_clip logs a warning for random init; the run's own facts already say so."""
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.CRITICAL + 1)  # its failed-download ERROR is said again, in one line, by us
-    try:
-        yield
-    finally:
-        root.setLevel(level)
+def resolve_encoder(spec: EncoderSpec) -> tuple[str, ImageEncoder, str]:
+    """(library, its registered encoder, model name) for a backbone such as ``timm:resnet50``."""
+    registry = plugins.collect().encoders
+    library, model = split_backbone(spec.model, {entry.name for entry in registry})
+    return library, registry.get(library, where=f"backbone {spec.model}").value, model
 
 
 def _as_stored(embeddings: torch.Tensor) -> torch.Tensor:
@@ -103,15 +50,18 @@ class FrozenEncoder:
         self.device = device
         self.workers = workers
         self.batch_size = batch_size
-        self.model, self.preprocess, self.tokenizer = load_open_clip(spec, device)
-        size = self.model.visual.preprocess_cfg.get("size", 224)
-        self.draft_size = (max(size) if isinstance(size, (tuple, list)) else int(size)) if fast_decode else None
+        _, encoder, model = resolve_encoder(spec)
+        self.loaded = encoder.load(model, spec.pretrained, device)
+        self.preprocess = self.loaded.preprocess
+        self.draft_size = self.loaded.image_size if fast_decode else None
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts)).to(self.device)
+        if self.loaded.encode_text is None:
+            raise BenchmarkError(f"backbone {self.spec.model} encodes images only; this detector needs text "
+                                 "(prompts): use an open_clip backbone")
         with _autocast(self.device):
-            text = self.model.encode_text(tokens)
+            text = self.loaded.encode_text(list(texts))
         return _as_stored(torch.nn.functional.normalize(text.float(), dim=-1).cpu())
 
     def encode_paths(self, paths: list[str], advance: Callable[[int], None] = lambda n: None) -> torch.Tensor:
@@ -136,7 +86,7 @@ class FrozenEncoder:
                 index, message = errors[0]
                 raise BenchmarkError(f"cannot read image {paths[index]}: {message}; remove or replace the file")
             with _autocast(self.device):
-                embeddings = self.model.encode_image(images.to(self.device, non_blocking=True))
+                embeddings = self.loaded.encode_image(images.to(self.device, non_blocking=True))
             yield indices, _as_stored(torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu())
 
 
@@ -153,29 +103,17 @@ def decoder_name(fast_decode: bool) -> str:
     return "pil-rgb-exif-jpegdraft-v1" if fast_decode else "pil-rgb-exif-v1"
 
 
-def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode: bool = False) -> str:
-    """Hash of everything that changes an embedding, computed without loading the model:
-    open_clip version, model config, weights identity, preprocessing config and decoder."""
-    import open_clip
+def encoder_identity(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode: bool = False) -> dict:
+    """Everything that changes an embedding, without loading the model: the library's own identity
+    (version, model, weights, preprocessing, layer), the image decoder and the cache format."""
+    library, encoder, model = resolve_encoder(spec)
+    return {"library": library, **encoder.identity(model, spec.pretrained, file_hash),
+            "decoder": decoder_name(fast_decode), "cache_format": CACHE_FORMAT}
 
-    model_name = register_config_file(spec.model)
-    pretrained = spec.pretrained
-    if pretrained in (None, "none", "None", ""):
-        weights, pretrained_cfg = "random-init:seed0", {}
-    elif Path(pretrained).is_file():
-        weights, pretrained_cfg = "file:" + file_hash(pretrained), {}
-    else:
-        weights, pretrained_cfg = "tag:" + pretrained, open_clip.get_pretrained_cfg(model_name, pretrained)
-    identity = {
-        "open_clip": open_clip.__version__,
-        "model": model_name,
-        "model_cfg": open_clip.get_model_config(model_name),
-        "weights": weights,
-        # mean/std, interpolation and resize mode come from here; the rest from model_cfg
-        "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
-        "decoder": decoder_name(fast_decode),
-        "cache_format": CACHE_FORMAT,
-    }
+
+def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode: bool = False) -> str:
+    """Hash of :func:`encoder_identity`: the embedding cache's key."""
+    identity = encoder_identity(spec, file_hash, fast_decode)
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass
 
 from benchmark.detector import Detector, EncoderSpec
+from benchmark.encoders import split_backbone
 from benchmark.errors import BenchmarkError
 from benchmark.prompts import PromptSet
 from benchmark.suite import Suite, check_prompts
@@ -129,9 +130,21 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
             key = f"{suite.source}: detectors.{name}.{option}"
             values[option] = typed(value, hints[option], key) if option in hints else value
         detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name)
-        detector.spec = detector.build().frozen_encoder()  # building also checks the options' ranges
+        built = detector.build()  # building also checks the options' ranges
+        detector.spec = built.frozen_encoder()
+        if detector.spec is not None:
+            _check_encoder(detector.spec, built.uses_text(), plugins.encoders, f"{suite.source}: detectors.{name}")
         resolved.append(detector)
     return resolved
+
+
+def _check_encoder(spec, text_option: str | None, encoders, where: str) -> None:
+    """The backbone's library must be installed and, for a detector that reads prompts, encode text."""
+    library, model = split_backbone(spec.model, {entry.name for entry in encoders})
+    encoder = encoders.get(library, where=f"{where}.backbone").value
+    if text_option and not encoder.has_text:
+        raise BenchmarkError(f"{where}.backbone: {spec.model} encodes images only, but this detector encodes text "
+                             f"prompts; {text_option}, or use an open_clip backbone")
 
 
 def shortcut_overrides(suite: Suite, registry, values: dict) -> list[str]:

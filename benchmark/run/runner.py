@@ -24,7 +24,7 @@ from benchmark.data.dataset import Dataset, available_classes, load_dataset, spl
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FileFacts, default_cache_dir
-from benchmark.features.encoders import FeatureStore, default_workers, encoder_key
+from benchmark.features.encoders import FeatureStore, default_workers, encoder_identity, encoder_key
 from benchmark.metrics import report_columns
 from benchmark.report.render import DEMO_NOTICE
 from benchmark.report.write import report_runs
@@ -257,6 +257,9 @@ class Run:
             "detectors": {d.name: {"use": d.plugin, "options": d.options, "source": d.source,
                                    "prompts": {"name": d.prompts_name, "real": list(d.prompts.real),
                                                "fake": list(d.prompts.fake)}} for d in self.detectors},
+            # what made each detector's embeddings: library, model, weights (by file hash), preprocessing
+            "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
+                         for d in self.detectors if d.spec is not None},
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),

@@ -85,6 +85,9 @@ class ClipAdapter(FrozenClipDetector):
         self.dropout = float(dropout)
         self.model: AdapterHead | None = None
 
+    def uses_text(self) -> str | None:
+        return "set text_features: false" if self.text_features else None
+
     def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
         if ctx.resume is not None:  # an interrupted run: continue after its last finished epoch
             self.load_state_dict(ctx.resume.state)

@@ -21,6 +21,9 @@ class ClipZeroShot(FrozenClipDetector):
         self.real_text: torch.Tensor | None = None
         self.fake_text: torch.Tensor | None = None
 
+    def uses_text(self) -> str | None:
+        return "it scores by prompt similarity alone: choose another detector"
+
     def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
         self.real_text, self.fake_text = prompt_embeddings(ctx)
         ctx.save_checkpoint(1, {})  # nothing to learn; scores val, where the threshold is chosen

@@ -1,0 +1,111 @@
+"""open_clip models: image and text encoders (``backbone: ViT-B-32`` or ``open_clip:ViT-B-32``).
+
+``pretrained``: an open_clip tag (downloads once from the hub), a local weights file, or none. A
+backbone may also be a model config JSON file (a custom or tiny architecture)."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from pathlib import Path
+
+import torch
+
+from benchmark.encoders import NO_WEIGHTS, ImageEncoder, LoadedEncoder
+from benchmark.errors import BenchmarkError
+from benchmark.hookspecs import hookimpl
+
+
+def register_config_file(backbone: str) -> str:
+    """A backbone may be an open_clip model config JSON file: register it with open_clip and return
+    the model name (the file's stem)."""
+    import open_clip
+
+    path = Path(backbone)
+    if path.suffix != ".json":
+        return backbone
+    if not path.is_file():
+        raise BenchmarkError(f"backbone: config file {backbone} does not exist")
+    open_clip.add_model_config(path)
+    return path.stem
+
+
+@contextlib.contextmanager
+def _quiet_open_clip():
+    """open_clip logs a warning for random init; the run's own facts already say so."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.CRITICAL + 1)  # its failed-download ERROR is said again, in one line, by us
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+class OpenClipEncoder(ImageEncoder):
+    has_text = True
+
+    def _model_name(self, model: str) -> str:
+        import open_clip
+
+        name = register_config_file(model)
+        if name not in open_clip.list_models():
+            close = difflib.get_close_matches(model, open_clip.list_models(), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise BenchmarkError(f"backbone: unknown open_clip model '{model}'{hint}")
+        return name
+
+    def identity(self, model, pretrained, file_hash) -> dict:
+        import open_clip
+
+        name = self._model_name(model)
+        if pretrained in NO_WEIGHTS:
+            weights, pretrained_cfg = "random-init:seed0", {}
+        elif Path(pretrained).is_file():
+            weights, pretrained_cfg = "file:" + file_hash(pretrained), {}
+        else:
+            weights, pretrained_cfg = "tag:" + pretrained, open_clip.get_pretrained_cfg(name, pretrained)
+        return {
+            "open_clip": open_clip.__version__,
+            "model": name,
+            "model_cfg": open_clip.get_model_config(name),
+            "weights": weights,
+            # mean/std, interpolation and resize mode come from here; the rest from model_cfg
+            "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
+            "layer": "encode_image (projected)",
+        }
+
+    def load(self, model, pretrained, device) -> LoadedEncoder:
+        import open_clip  # slow import: only when a model is really needed
+
+        name = self._model_name(model)
+        weights = None if pretrained in NO_WEIGHTS else pretrained
+        if weights is not None and not Path(weights).is_file():
+            tags = open_clip.list_pretrained_tags_by_model(name)
+            if weights not in tags:
+                known = ", ".join(tags) if tags else "none published for this model"
+                raise BenchmarkError(f"pretrained: '{weights}' is neither a weights file nor a tag of {model} "
+                                     f"(tags: {known}); set pretrained to a tag, a local file, or none")
+        try:
+            # random init ("none") must be the same in every run, or runs and cached embeddings differ
+            with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights)
+        except Exception as e:  # noqa: BLE001 - download and file errors have many types
+            raise BenchmarkError(
+                f"pretrained: cannot load weights '{pretrained}' for {model} ({str(e).splitlines()[0][:160]}); "
+                "set pretrained to a local weights file, or to none for random init") from None
+        clip.eval().requires_grad_(False).to(device)
+        tokenizer = open_clip.get_tokenizer(name)
+        size = clip.visual.preprocess_cfg.get("size", 224)
+        return LoadedEncoder(
+            preprocess=preprocess, encode_image=clip.encode_image,
+            image_size=max(size) if isinstance(size, (tuple, list)) else int(size),
+            encode_text=lambda texts: clip.encode_text(tokenizer(list(texts)).to(device)), module=clip)
+
+
+@hookimpl
+def register_encoders(register):
+    register("open_clip", OpenClipEncoder())
