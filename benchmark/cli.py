@@ -40,7 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(validate)
     validate.add_argument("--data-dir", help="also check the data: class folders, images, counts per split")
 
-    commands.add_parser("plugins", help="list every detector, prompt set and metric with where it comes from")
+    commands.add_parser("plugins", help="list every detector, prompt set, metric and encoder with its package")
+
+    scaffold = commands.add_parser("new-plugin", help="write a plugin package skeleton (detector + suite + test)")
+    scaffold.add_argument("name", help="the package and detector name, e.g. my-detector")
+    scaffold.add_argument("--dir", default=".", help="where the package folder is created (default: here)")
 
     perf = commands.add_parser("perf", help="measure encoder, pipeline and whole-study throughput; prints JSON")
     perf.add_argument("data_dir", nargs="?", help="folder of class folders, e.g. ../shared/data/faces "
@@ -195,14 +199,14 @@ def _plugins(args, console: Console) -> int:
 
     found = plugins.collect()
     table = Table(title="Installed plugins")
-    for column in ("kind", "name", "source"):
+    for column in ("kind", "name", "package", "version", "module"):
         table.add_column(column)
     for kind, entry in found.all():
-        table.add_row(kind, entry.name, entry.source)
+        table.add_row(kind, entry.name, *entry.origin)
     for name, why in found.conflicts():
-        table.add_row("[red]broken[/]", name, why)
+        table.add_row("[red]broken[/]", name, "", "", why)
     for plugin, why in found.broken:
-        table.add_row("[red]broken[/]", plugin, why)
+        table.add_row("[red]broken[/]", plugin, "", "", why)
     console.print(table)
     return 0
 
@@ -263,7 +267,16 @@ def _perf(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
+def _new_plugin(args, console: Console) -> int:
+    from benchmark.scaffold import new_plugin
+
+    root = new_plugin(args.name, Path(args.dir))
+    console.print(f"wrote {root}: pip install -e '{root}[dev]', then benchmark run {root / 'suite.yaml'}",
+                  markup=False, highlight=False)
+    return 0
+
+
+COMMANDS = {"new-plugin": _new_plugin, "predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

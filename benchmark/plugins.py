@@ -30,6 +30,13 @@ class Entry:
     value: Any
     source: str  # "<distribution> <version> (<module>)": where a user goes to read or fix it
 
+    @property
+    def origin(self) -> tuple[str, str, str]:
+        """(package, version, module) from ``source``; a plugin registered by hand has no package."""
+        head, _, module = self.source.partition(" (")
+        package, _, version = head.rpartition(" ")
+        return (package, version, module.rstrip(")")) if module and package else ("-", "-", self.source)
+
 
 @dataclass
 class Registry:

@@ -3,6 +3,7 @@ import inspect
 import pytest
 
 from benchmark import hookspecs, plugins
+from benchmark.encoders import ImageEncoder
 from benchmark.errors import BenchmarkError
 from benchmark.hookspecs import hookimpl
 from benchmark.metrics import Metric
@@ -85,3 +86,69 @@ def test_every_hook_is_documented_and_takes_register():
     for spec in specs:
         assert list(inspect.signature(spec).parameters) == ["register"]
         assert "register(" in (spec.__doc__ or ""), f"{spec.__name__} must document how register is called"
+
+
+class OneOfEach:
+    """A plugin registering through every hook."""
+
+    @staticmethod
+    @hookimpl
+    def register_detectors(register):
+        register("one-detector", lambda: None)
+
+    @staticmethod
+    @hookimpl
+    def register_prompt_sets(register):
+        register("one-prompts", PromptSet(real=["r"], fake=["f"]))
+
+    @staticmethod
+    @hookimpl
+    def register_metrics(register):
+        register(Metric("one-metric", lambda y, s: 0.0, higher_is_better=False))
+
+    @staticmethod
+    @hookimpl
+    def register_encoders(register):
+        register("one-encoder", OneEncoder())
+
+
+class OneEncoder(ImageEncoder):
+    def identity(self, model, pretrained, file_hash):
+        return {"model": model}
+
+    def load(self, model, pretrained, device):
+        raise NotImplementedError
+
+
+def test_hook_register_detectors(registered):
+    registered(OneOfEach, "one_of_each")
+    entry = plugins.collect().detectors.get("one-detector")
+    assert callable(entry.value) and entry.source == "one_of_each"
+
+
+def test_hook_register_prompt_sets(registered):
+    registered(OneOfEach, "one_of_each")
+    assert plugins.collect().prompt_sets.get("one-prompts").value.real == ("r",)
+
+
+def test_hook_register_metrics(registered):
+    registered(OneOfEach, "one_of_each")
+    metric = plugins.collect().metrics.get("one-metric").value
+    assert metric.name == "one-metric" and not metric.higher_is_better
+
+
+def test_hook_register_encoders(registered):
+    registered(OneOfEach, "one_of_each")
+    found = plugins.collect()
+    assert isinstance(found.encoders.get("one-encoder").value, OneEncoder)
+    assert {"open_clip", "timm", "torchvision"} <= {e.name for e in found.encoders}
+
+    class NotAnEncoder:
+        @staticmethod
+        @hookimpl
+        def register_encoders(register):
+            register("bad", object())
+
+    registered(NotAnEncoder, "not_an_encoder")
+    found = plugins.collect()
+    assert any(p == "not_an_encoder" and "must be a benchmark.encoders.ImageEncoder" in why for p, why in found.broken)

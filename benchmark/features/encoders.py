@@ -107,7 +107,7 @@ def encoder_identity(spec: EncoderSpec, file_hash: Callable[[str], str], fast_de
     """Everything that changes an embedding, without loading the model: the library's own identity
     (version, model, weights, preprocessing, layer), the image decoder and the cache format."""
     library, encoder, model = resolve_encoder(spec)
-    return {"library": library, **encoder.identity(model, spec.pretrained, file_hash),
+    return {**encoder.identity(model, spec.pretrained, file_hash), "library": library,
             "decoder": decoder_name(fast_decode), "cache_format": CACHE_FORMAT}
 
 
