@@ -8,7 +8,6 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark import plugins
 from benchmark.detector import EncoderSpec
 from benchmark.encoders import split_backbone
 from benchmark.features.encoders import FrozenEncoder, encoder_identity, encoder_key
@@ -135,4 +134,8 @@ def test_linear_probe_on_offline_imagenet_features_runs_end_to_end(tmp_path, cap
     assert encoder["weights"].startswith("file:") and len(encoder["weights"].split(":")[1]) >= 32  # a sha256
     row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
     assert row["auc"] > 0.9  # strongly tinted fakes: ImageNet features separate them
-    assert "timm" in {e.name for e in plugins.collect().encoders}
+    assert meta["features"]["images_encoded"] == 20 and meta["features"]["models_loaded"] == 1  # one pass
+    code, printed, err = run_main(capsys, "predict", out, "--detector", "clip-linear-probe", "--train", "A",
+                                  data / "A", "--workers", "0", "--no-cache")
+    assert code == 0, err
+    assert "10 images scored" in printed
