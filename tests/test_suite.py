@@ -6,6 +6,8 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.suite import load_suite, parse_suite
 
+from conftest import run_main
+
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 
 BASE = {
@@ -80,6 +82,14 @@ def test_bad_set_syntax_and_bad_yaml(tmp_path):
         load_suite(bad)
     with pytest.raises(BenchmarkError, match="cannot read suite file"):
         load_suite(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_suite_validates(suite, capsys):
+    """Detectors, options, backbones and metrics of every suite in suites/ resolve (no data needed)."""
+    code, out, err = run_main(capsys, "validate", suite)
+    assert code == 0, err
+    assert out.strip().endswith(f"ok: {suite}")
 
 
 def test_shipped_suites_are_valid():
