@@ -42,6 +42,22 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list every detector, prompt set, metric and encoder with its package")
 
+    prepare = commands.add_parser("prepare", help="videos -> frame folders (N evenly spaced frames, optional face crops)")
+    source = prepare.add_subparsers(dest="source", required=True)
+    ffpp = source.add_parser("ffpp", help="the official FaceForensics++ tree: writes <...>/<compression>/frames/<id>/")
+    ffpp.add_argument("root", help="the FaceForensics++ download (original_sequences/, manipulated_sequences/)")
+    ffpp.add_argument("--compression", default="c23", help="c23 (default), c40 or raw")
+    videos = source.add_parser("videos", help="SOURCE/<class>/<video>.mp4 -> DEST/<class>/<video>/0000.png ...")
+    videos.add_argument("src", help="folder of class folders holding videos")
+    videos.add_argument("dest", help="where the frame folders, manifest.csv and prepare.json go")
+    for command in (ffpp, videos):
+        command.add_argument("--frames", type=_positive, default=32, help="frames per video, evenly spaced (32)")
+        command.add_argument("--faces", action="store_true", help="crop the largest face (dlib HOG, as FF++)")
+        command.add_argument("--size", type=_positive, default=256, help="face crop side in pixels (256)")
+        command.add_argument("--scale", type=float, default=1.3, help="face box enlargement around its centre (1.3)")
+        command.add_argument("--workers", type=_non_negative, default=None, help="videos in parallel (cores - 1)")
+        command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
     scaffold = commands.add_parser("new-plugin", help="write a plugin package skeleton (detector + suite + test)")
     scaffold.add_argument("name", help="the package and detector name, e.g. my-detector")
     scaffold.add_argument("--dir", default=".", help="where the package folder is created (default: here)")
@@ -86,8 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--confidence", type=float, help="interval level (default 0.95)")
     report.add_argument("--roc-scale", choices=["linear", "log"], help="FPR axis of the ROC figures")
     report.add_argument("--figures", type=_name_list, help="figure formats: png, pdf, svg (e.g. png,pdf)")
-    for command in commands.choices.values():
-        command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    for name, command in commands.choices.items():
+        if name != "prepare":  # its sub-commands have their own
+            command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
@@ -267,6 +284,47 @@ def _perf(args, console: Console) -> int:
     return 0
 
 
+def _prepare(args, console: Console) -> int:
+    from benchmark.features.encoders import default_workers
+    from benchmark.prepare.videos import Settings, ffpp_jobs, prepare, video_jobs
+
+    if args.scale < 1 or args.scale > 4:
+        raise BenchmarkError(f"--scale must be between 1 and 4, got {args.scale}")
+    if args.source == "ffpp":
+        root = Path(args.root)
+        jobs, what = ffpp_jobs(root, args.compression), {"layout": "ffpp", "compression": args.compression}
+        where = f"{root}/original_sequences/youtube/{args.compression}/videos/ or manipulated_sequences/*/{args.compression}/videos/"
+    else:
+        root = Path(args.dest)
+        jobs, what = video_jobs(Path(args.src), root), {"layout": "folders", "source": str(Path(args.src).resolve())}
+        where = f"{args.src} (class folders of .mp4, .avi, .mov, .mkv, .webm files)"
+    if not jobs:
+        raise BenchmarkError(f"no videos found in {where}")
+    settings = Settings(frames=args.frames, faces=args.faces, size=args.size, scale=args.scale)
+    if args.faces:
+        from benchmark.prepare.faces import DlibHog
+
+        DlibHog()  # a missing dlib is said now, in one line, not once per video
+    root.mkdir(parents=True, exist_ok=True)
+    summary = prepare(jobs, settings, root, default_workers() if args.workers is None else args.workers, console, what)
+    totals = summary["totals"]
+    console.print(f"{totals['videos']} videos: {totals['prepared']} prepared ({totals['skipped_as_done']} already "
+                  f"done), {totals['failed']} failed; {totals['frames_written']} frames written, "
+                  f"{totals['frames_decoded']} decoded" + (f", {totals['faces_found']} faces found, "
+                  f"{totals['replaced_no_face']} no-face frames replaced by a neighbour" if args.faces else ""),
+                  highlight=False)
+    if "frames_decoded_per_s_per_worker" in totals:
+        console.print(f"per worker: {totals['frames_decoded_per_s_per_worker']} frames decoded/s"
+                      + (f", {totals['faces_per_s_per_worker']} faces/s" if args.faces else ""), highlight=False)
+    for record in summary["videos"]:
+        short = record["frames_written"] < record["frames_wanted"] and record["failure"] is None
+        if record["failure"] or (short and record["frames_in_video"] >= record["frames_wanted"]):
+            why = record["failure"] or f"only {record['frames_written']} frames with a face"
+            console.print(f"[yellow]video {record['source']}:[/] {why}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {root / 'prepare.json'} and {root / 'manifest.csv'}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def _new_plugin(args, console: Console) -> int:
     from benchmark.scaffold import new_plugin
 
@@ -276,7 +334,7 @@ def _new_plugin(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"new-plugin": _new_plugin, "predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
+COMMANDS = {"prepare": _prepare, "new-plugin": _new_plugin, "predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

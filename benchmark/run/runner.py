@@ -8,6 +8,7 @@ writes the report. Rerunning resumes; a different experiment is refused (see ben
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -260,10 +261,21 @@ class Run:
             # what made each detector's embeddings: library, model, weights (by file hash), preprocessing
             "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
                          for d in self.detectors if d.spec is not None},
+            "prepare": prepare_provenance(self.dataset.root),
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),
         }
+
+
+def prepare_provenance(root: Path) -> dict | None:
+    """What `benchmark prepare` recorded for this data (tool, parameters, totals), when it made it."""
+    path = Path(root) / "prepare.json"
+    try:
+        saved = json.loads(path.read_text())
+        return {"file": str(path), **{k: saved.get(k) for k in ("tool", "finished", "parameters", "totals")}}
+    except (OSError, ValueError):
+        return None
 
 
 _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

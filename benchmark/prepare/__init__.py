@@ -1,0 +1,1 @@
+"""`benchmark prepare`: videos -> the frame folders the harness reads (decode, sample, crop faces)."""
