@@ -217,14 +217,15 @@ def _plugins(args, console: Console) -> int:
     found = plugins.collect()
     table = Table(title="Installed plugins")
     for column in ("kind", "name", "package", "version", "module"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # long module names and reasons wrap, never cut
     for kind, entry in found.all():
         table.add_row(kind, entry.name, *entry.origin)
-    for name, why in found.conflicts():
-        table.add_row("[red]broken[/]", name, "", "", why)
-    for plugin, why in found.broken:
-        table.add_row("[red]broken[/]", plugin, "", "", why)
     console.print(table)
+    # problems in full below the table, where a long reason is never folded into a narrow column
+    for name, why in found.conflicts():
+        console.print(f"[red]broken[/] {name}: {why}", highlight=False, soft_wrap=True)
+    for plugin, why in found.broken:
+        console.print(f"[red]broken[/] plugin {plugin}: {why}", highlight=False, soft_wrap=True)
     return 0
 
 
