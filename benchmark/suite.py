@@ -40,6 +40,7 @@ SCHEMA: dict[str, Any] = {
         "max_bad_fraction": 0.01,  # more unreadable images than this in any class stops the run
         "synthetic": ANY,  # demo data the harness generates itself (see benchmark.data.synthetic)
         "video_score": "mean",  # frame scores -> video score: mean, median or max
+        "manifest": "manifest.csv",  # layout manifest: CSV file(s) path,class,video[,split], relative to root
     },
     "selection": {
         "epoch": "best",  # best: the epoch with the highest val AUC; last: the final epoch (the seed's way)
@@ -53,16 +54,25 @@ SCHEMA: dict[str, Any] = {
         "roc_scale": "linear",  # or log: a log-scale FPR axis for low-FPR operating points
         "figures": ["png"],  # also pdf and/or svg for papers
     },
+    "sets": ANY,  # {NAME: {real: [classes], fake: [classes]}}: a train or test set with its own reals
     "pairings": ANY,  # [{train: X, test: [Y, ...] | all}, ...] or {matrix: [A, B, ...]}
     "detectors": ANY,  # detector name -> options, checked against the plugin's factory
     "prompts": "default",  # the default prompt set: a name, or inline {real: [...], fake: [...]}
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
 }
-LAYOUTS = ("folders", "ffpp")
+LAYOUTS = ("folders", "ffpp", "manifest")
 BAD_IMAGE_POLICIES = ("skip", "fail")
 ALL = "all"  # `test: all`: every manipulation class of the data
 SEED_RANGE = (0, 2**32 - 1)  # numpy's seed range
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """A named train or test set: its own real classes and fake classes (e.g. Celeb-DF's)."""
+
+    real: tuple[str, ...]
+    fake: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class DataConfig:
     on_bad_image: str = "skip"
     max_bad_fraction: float = 0.01
     video_score: str = "mean"
+    manifest: tuple[str, ...] = ("manifest.csv",)
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,7 @@ class Suite:
     source: str  # the file it came from, for messages
     raw: Mapping[str, Any]  # the resolved mapping, written back as suite.yaml
     report: ReportConfig = ReportConfig()
+    sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def train_sets(self) -> tuple[str, ...]:
@@ -134,9 +146,22 @@ class Suite:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        """Every fake class the suite uses."""
+        """Every class the suite uses besides data.real (a set contributes its real and fake classes)."""
         names = [n for p in self.pairings for n in (p.train, *p.test)]
-        return tuple(dict.fromkeys(names))
+        expanded = [c for n in names for c in ((*self.sets[n].real, *self.sets[n].fake) if n in self.sets else (n,))]
+        return tuple(dict.fromkeys(expanded))
+
+    @property
+    def test_only_classes(self) -> tuple[str, ...]:
+        """Classes no training set uses: they need test images only."""
+        trained = {c for t in self.train_sets for c in ((*self.sets[t].real, *self.sets[t].fake) if t in self.sets
+                                                          else (self.data.real, t))}
+        return tuple(c for c in self.classes if c not in trained)
+
+    @property
+    def real_classes(self) -> tuple[str, ...]:
+        """data.real and every set's real classes: label 0."""
+        return tuple(dict.fromkeys([self.data.real, *(c for s in self.sets.values() for c in s.real)]))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(_plain(self.raw), sort_keys=False)
@@ -296,6 +321,11 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         raise BenchmarkError(f"{source}: 'data.video_score' must be one of {', '.join(VIDEO_SCORES)}, "
                              f"got {data['video_score']!r}")
     report = parse_report(raw["report"], "report", source)
+    manifest = data["manifest"]
+    manifests = [manifest] if isinstance(manifest, str) else manifest
+    if not isinstance(manifests, list) or not manifests or not all(isinstance(m, str) and m for m in manifests):
+        raise BenchmarkError(f"{source}: 'data.manifest' must be a CSV file or a list of them, got {manifest!r}")
+    sets = _parse_sets(raw["sets"], data["real"], source)
     selection = raw["selection"]
     if selection["epoch"] not in ("best", "last"):
         raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
@@ -308,7 +338,11 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
 
     pairings = _parse_pairings(raw["pairings"], source)
+    set_reals = {c for s in sets.values() for c in s.real}
     for i, pairing in enumerate(pairings):
+        for name in (pairing.train, *pairing.test):
+            if name in set_reals:
+                raise BenchmarkError(f"{source}: pairings[{i}] names '{name}', a real class of a set; name the set")
         if pairing.train == data["real"]:
             raise BenchmarkError(f"{source}: pairings[{i}].train is the real class '{pairing.train}'; "
                                  f"a training set is real + one manipulation: name the manipulation")
@@ -362,7 +396,9 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             on_bad_image=data["on_bad_image"],
             max_bad_fraction=float(data["max_bad_fraction"]),
             video_score=data["video_score"],
+            manifest=tuple(manifests),
         ),
+        sets=MappingProxyType(sets),
         report=report,
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
         pairings=tuple(pairings),
@@ -373,6 +409,31 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         source=source,
         raw=raw,
     )
+
+
+def _parse_sets(value, real: str, source: str) -> dict[str, ClassSet]:
+    """``sets: {NAME: {real: [...], fake: [...]}}``; a class is real everywhere or fake everywhere."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{source}: 'sets' must map set names to {{real: [classes], fake: [classes]}}")
+    sets, kinds = {}, {real: "real"}
+    for name, spec in value.items():
+        check_name(name, f"sets.{name}", source)
+        if not isinstance(spec, dict) or set(spec) != {"real", "fake"}:
+            raise BenchmarkError(f"{source}: 'sets.{name}' must have exactly the keys real and fake, "
+                                 f"e.g. {{real: [Celeb-real], fake: [Celeb-synthesis]}}")
+        parts = {kind: _names(spec[kind], f"sets.{name}.{kind}", source) for kind in ("real", "fake")}
+        for kind, classes in parts.items():
+            for cls in classes:
+                if kinds.setdefault(cls, kind) != kind:
+                    raise BenchmarkError(f"{source}: 'sets.{name}.{kind}' lists '{cls}', which is {kinds[cls]} "
+                                         "elsewhere; a class is real everywhere or fake everywhere")
+        sets[name] = ClassSet(parts["real"], parts["fake"])
+    for name in sets:
+        if name in kinds:
+            raise BenchmarkError(f"{source}: set name '{name}' is also a class name; rename the set")
+    return sets
 
 
 def parse_report(report: Mapping, key: str, source: str) -> ReportConfig:

@@ -63,7 +63,8 @@ def run_audit(dataset: Dataset, suite: Suite, facts: dict[str, tuple], bad: list
     samples = dataset.samples
 
     def part(cls: str, split: str) -> list:
-        return [s for s in samples if s.split == split and s.cls in (dataset.real, cls)]
+        classes = set(dataset.classes_of(cls))
+        return [s for s in samples if s.split == split and s.cls in classes]
 
     cells = []
     for train in suite.train_sets:
@@ -107,9 +108,11 @@ def run_audit(dataset: Dataset, suite: Suite, facts: dict[str, tuple], bad: list
         }
 
     warnings = []
-    real = [facts[s.path] for s in samples if s.cls == dataset.real]
+    reals = set(dataset.reals or (dataset.real,))
+    real = [facts[s.path] for s in samples if s.cls in reals]
+    against = " + ".join(sorted(reals))
     for cls in classes:
-        if cls == dataset.real:
+        if cls in reals:
             continue
         fake = [facts[s.path] for s in samples if s.cls == cls]
         by_format = _separability([f[1] for f in real], [f[1] for f in fake])
@@ -120,10 +123,10 @@ def run_audit(dataset: Dataset, suite: Suite, facts: dict[str, tuple], bad: list
         classes[cls].update({"format_separability": by_format, "size_separability": by_size,
                              "area_auc": float(area_auc)})
         if by_format >= SHORTCUT_LEVEL:
-            warnings.append(f"{cls} vs {dataset.real}: file format alone separates them "
+            warnings.append(f"{cls} vs {against}: file format alone separates them "
                             f"({by_format:.0%} accuracy): a detector can cheat on it")
         if by_size >= SHORTCUT_LEVEL or abs(area_auc - 0.5) >= SHORTCUT_LEVEL - 0.5:
-            warnings.append(f"{cls} vs {dataset.real}: image size alone separates them "
+            warnings.append(f"{cls} vs {against}: image size alone separates them "
                             f"({max(by_size, abs(area_auc - 0.5) + 0.5):.0%}): a detector can cheat on it")
     for cell in cells:
         if cell["shared_units"]:

@@ -18,19 +18,26 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from benchmark.data.images import IMAGE_SUFFIXES
-from benchmark.data.splits import SPLITS, assign_by_fractions, assign_official, evenly_spaced, load_official_splits
+from benchmark.data.images import IMAGE_SUFFIXES, natural_key
+from benchmark.data.manifest import manifest_classes, read_manifests
+from benchmark.data.splits import (
+    SPLITS,
+    assign_by_fractions,
+    assign_official,
+    evenly_spaced,
+    load_official_splits,
+    split_units,
+)
 from benchmark.detector import Samples
 from benchmark.errors import BenchmarkError
-from benchmark.suite import DataConfig
+from benchmark.suite import ClassSet, DataConfig
 
 __all__ = ["SPLITS", "Sample", "Dataset", "load_dataset", "list_videos"]
 
@@ -52,15 +59,24 @@ class Dataset:
     samples: tuple[Sample, ...]
     has_videos: bool  # True when images are grouped in video folders: video-level metrics apply
     left_out: int = 0  # videos the official split files do not list
+    reals: tuple[str, ...] = ()  # every real class (data.real and the sets' reals)
+    test_only: frozenset = frozenset()  # classes only ever tested: they need a test split only
+    sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=dict)  # name -> its real and fake classes
+
+    def classes_of(self, name: str) -> tuple[str, ...]:
+        """The classes of a train or test set: a named set's own, else data.real + that fake class."""
+        if name in self.sets:
+            return (*self.sets[name].real, *self.sets[name].fake)
+        return (self.real, name)
 
     def select(self, classes: Iterable[str], split: str) -> Samples:
         wanted = set(classes)
         chosen = [s for s in self.samples if s.cls in wanted and s.split == split]
         return Samples(paths=[s.path for s in chosen], labels=np.array([s.label for s in chosen], dtype=np.int64))
 
-    def cell(self, fake_class: str, split: str) -> Samples:
-        """The real class and one fake class, both restricted to ``split``."""
-        return self.select((self.real, fake_class), split)
+    def cell(self, name: str, split: str) -> Samples:
+        """A set (data.real + a fake class, or a named set) restricted to ``split``."""
+        return self.select(self.classes_of(name), split)
 
     def by_path(self) -> dict[str, Sample]:
         return {s.path: s for s in self.samples}
@@ -77,7 +93,7 @@ class Dataset:
         dropped = set(paths)
         samples = tuple(s for s in self.samples if s.path not in dropped)
         _check_every_split_filled(list(samples), list(dict.fromkeys(s.cls for s in self.samples)), None,
-                                  why="every one of its images there is unreadable")
+                                  why="every one of its images there is unreadable", test_only=self.test_only)
         return dataclasses.replace(self, samples=samples)
 
     def to_frame(self) -> pd.DataFrame:
@@ -87,13 +103,8 @@ class Dataset:
         )
 
 
-def _natural(path: Path):
-    """frame_2 before frame_10."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
-
-
 def _images_in(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=_natural)
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
 
 
 def _loops_back(sub: Path, class_dir: Path) -> bool:
@@ -115,6 +126,8 @@ def list_videos(class_dir: Path) -> dict[str, list[Path]]:
 
 def available_classes(config: DataConfig, root: Path) -> list[str]:
     """The manipulation classes present in the data: what `test: all` means."""
+    if config.layout == "manifest":
+        return sorted(c for c in manifest_classes(root, config.manifest) if c != config.real)
     where = root / "manipulated_sequences" if config.layout == "ffpp" else root
     if not where.is_dir():
         return []
@@ -135,13 +148,14 @@ def splits_folder(value: str | None, relative_to: Path) -> Path | None:
     return path if path.is_absolute() else relative_to / path
 
 
-def _class_dirs(config: DataConfig, root: Path, classes: list[str]) -> dict[str, Path]:
+def _class_dirs(config: DataConfig, root: Path, classes: list[str], reals: tuple[str, ...]) -> dict[str, Path]:
     if config.layout == "folders":
         dirs = {cls: root / cls for cls in classes}
         where = root
-    else:  # ffpp
+    else:  # ffpp: other real classes are other original_sequences (e.g. actors)
         frames = Path(config.compression) / "frames"
-        dirs = {cls: root / "manipulated_sequences" / cls / frames for cls in classes}
+        dirs = {cls: root / ("original_sequences" if cls in reals else "manipulated_sequences") / cls / frames
+                for cls in classes}
         dirs[config.real] = root / "original_sequences" / "youtube" / frames
         where = root / "manipulated_sequences"
     for cls, folder in dirs.items():
@@ -155,42 +169,59 @@ def _class_dirs(config: DataConfig, root: Path, classes: list[str]) -> dict[str,
     return dirs
 
 
-def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[str], splits_dir: Path | None = None) -> Dataset:
+def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[str], splits_dir: Path | None = None,
+                 real_classes: Iterable[str] = (), sets: Mapping[str, ClassSet] | None = None,
+                 test_only: Iterable[str] = ()) -> Dataset:
+    """``fake_classes``: every class the suite uses besides data.real (set classes included);
+    ``real_classes``: those that are real (data.real always is); ``test_only``: classes no training
+    set uses, which need test images only (e.g. a manifest listing only a dataset's official test videos)."""
     root = Path(root)
     if not root.is_dir():
         raise BenchmarkError(f"data root {root} is not a folder; pass --data-dir or set data.root")
     classes = list(dict.fromkeys([config.real, *fake_classes]))
-    class_dirs = _class_dirs(config, root, classes)
-    videos = {cls: list_videos(folder) for cls, folder in class_dirs.items()}
-    for cls, found in videos.items():
-        if not found:
-            raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images in {class_dirs[cls]} "
-                                 f"(directly or in one folder per video); add images or fix the folder name")
-    names = {cls: list(found) for cls, found in videos.items()}
-    if splits_dir is not None:
-        assignment, units = assign_official(names, load_official_splits(splits_dir))
+    reals = tuple(dict.fromkeys([config.real, *real_classes]))
+    given_splits = {}
+    if config.layout == "manifest":
+        videos, given_splits = read_manifests(root, config.manifest, classes)
     else:
-        assignment, units = assign_by_fractions(names, config.real, config.split)
+        class_dirs = _class_dirs(config, root, classes, reals)
+        videos = {cls: list_videos(folder) for cls, folder in class_dirs.items()}
+        for cls, found in videos.items():
+            if not found:
+                raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images in {class_dirs[cls]} "
+                                     f"(directly or in one folder per video); add images or fix the folder name")
+    names = {cls: list(found) for cls, found in videos.items()}
+    given = {cls for cls, _ in given_splits}  # classes whose manifest rows carry their split
+    rest = {cls: found for cls, found in names.items() if cls not in given}
+    if splits_dir is not None:
+        assignment, _ = assign_official(rest, load_official_splits(splits_dir))
+    else:
+        assignment, _ = assign_by_fractions(rest, reals, config.split)
+    assignment.update(given_splits)
+    units = split_units(names)
     samples = []
     for cls, found in videos.items():
-        label = 0 if cls == config.real else 1
+        label = 0 if cls in reals else 1
         for video, frames in found.items():
             split = assignment.get((cls, video))
             if split is None:
                 continue
             for frame in evenly_spaced(frames, config.frames_per_video):
                 samples.append(Sample(str(frame), cls, label, video, units[cls, video], split))
-    _check_every_split_filled(samples, classes, splits_dir)
-    has_videos = any(frames[0].parent.name == video  # a sub-folder, not a loose image
+    test_only = frozenset(test_only)
+    _check_every_split_filled(samples, classes, splits_dir, test_only=test_only)
+    has_videos = any(len(frames) > 1 or frames[0].parent.name == video  # a video, not a loose image
                      for found in videos.values() for video, frames in found.items())
     left_out = sum(len(found) for found in names.values()) - len(assignment)
-    return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out)
+    return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out,
+                   reals=reals, sets=dict(sets or {}), test_only=test_only)
 
 
-def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir, why: str = "") -> None:
+def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir, why: str = "",
+                              test_only=frozenset()) -> None:
     present = {(s.cls, s.split) for s in samples}
     for cls in classes:
-        for split in SPLITS:
+        for split in ("test",) if cls in test_only else SPLITS:
             if (cls, split) not in present:
                 why = why or (f"none of its videos is listed in {splits_dir}/{split}.json" if splits_dir
                               else "it has too few videos/images to split; at least 3 are needed")

@@ -4,7 +4,9 @@ parallel loaders for encoding and for pixel detectors."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,6 +15,12 @@ from PIL import Image, ImageOps
 from benchmark.errors import BenchmarkError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+
+def natural_key(path: Path):
+    """frame_2 before frame_10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", Path(path).name)]
 
 
 def load_rgb(path: str, draft_size: int | None = None) -> Image.Image:

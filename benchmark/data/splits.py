@@ -82,13 +82,15 @@ def split_units(class_videos: Mapping[str, list[str]]) -> dict[tuple[str, str], 
     return units
 
 
-def assign_by_fractions(class_videos: Mapping[str, list[str]], real: str, fractions):
-    """((class, video) -> split, (class, video) -> unit). Reals first, then each fake class: a unit already placed keeps its split; the others of a
-    class are cut by the fractions, so every class gets train, val and test parts."""
+def assign_by_fractions(class_videos: Mapping[str, list[str]], reals, fractions):
+    """((class, video) -> split, (class, video) -> unit). Real classes first (``reals``: one name or
+    several), then each fake class: a unit already placed keeps its split; the others of a class are
+    cut by the fractions, so every class gets train, val and test parts."""
     units = split_units(class_videos)
     placed: dict[str, str] = {}
     out = {}
-    for cls in [real, *[c for c in class_videos if c != real]]:
+    first = [reals] if isinstance(reals, str) else [r for r in reals if r in class_videos]
+    for cls in [*first, *[c for c in class_videos if c not in first]]:
         videos = class_videos[cls]
         fresh = list(dict.fromkeys(units[cls, v] for v in videos if units[cls, v] not in placed))
         placed.update(split_groups(fresh, fractions))

@@ -128,7 +128,8 @@ class Run:
         """(dataset without unreadable images, audit, path/class/split/sha256 table); stops on
         too many unreadable images and on leaks."""
         data = self.suite.data
-        dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")))
+        dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")),
+                               self.suite.real_classes, self.suite.sets, self.suite.test_only_classes)
         facts = scan_files(dataset, self.file_facts)
         self.file_facts.save()
         bad = unreadable(dataset, facts, data)
