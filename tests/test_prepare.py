@@ -134,7 +134,7 @@ def test_prepared_frames_run_as_a_study_and_meta_records_the_provenance(tmp_path
     code, _, err = run_main(capsys, "run", suite, "--data-dir", dest, "--output-dir", tmp_path / "run", "--workers", "0")
     assert code == 0, err
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
-    assert meta["prepare"]["parameters"]["frames"] == 3 and meta["prepare"]["totals"]["prepared"] == 20
+    assert meta["prepare"][0]["parameters"]["frames"] == 3 and meta["prepare"][0]["totals"]["prepared"] == 20
 
 
 def test_no_videos_is_one_line(tmp_path, capsys):
@@ -158,3 +158,25 @@ def test_frame_count_does_not_come_from_metadata(tmp_path, rate):
     clip = make_clip(tmp_path / "r.mp4", 23, rate=rate, gop=7)
     with Video(clip) as video:
         assert len(video) == 23 and index_of_array(video.frame(22)) == 22
+
+
+def test_prepare_ffpp_writes_the_tree_the_ffpp_layout_reads(tmp_path, capsys, tiny_backbone):
+    """original_sequences/youtube/c23/videos/000.mp4 -> .../frames/000/, in parallel workers, then a run."""
+    root = tmp_path / "FaceForensics++"
+    for i, (a, b) in enumerate([("000", "003"), ("001", "004"), ("002", "005"), ("006", "007"), ("008", "009")]):
+        make_clip(root / "original_sequences/youtube/c23/videos" / f"{a}.mp4", 8, tag=10 + 12 * i)
+        make_clip(root / "manipulated_sequences/FaceSwap/c23/videos" / f"{a}_{b}.mp4", 8, tag=16 + 12 * i)
+    code, out, err = run_main(capsys, "prepare", "ffpp", root, "--frames", "4", "--workers", "2")
+    assert code == 0, err
+    assert "10 videos: 10 prepared" in out
+    assert len(list((root / "original_sequences/youtube/c23/frames/000").glob("*.png"))) == 4
+    assert len(list((root / "manipulated_sequences/FaceSwap/c23/frames/000_003").glob("*.png"))) == 4
+    summary = json.loads((root / "prepare.json").read_text())
+    assert summary["parameters"]["layout"] == "ffpp" and summary["parameters"]["frames"] == 4
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: ff\ndata: {layout: ffpp, real: Real_youtube, split: {train: 0.6, val: 0.2, test: 0.2}}\n"
+                     "pairings: [{train: FaceSwap, test: [FaceSwap]}]\ndetectors: {shortcut-probe: {}}\n"
+                     "report: {bootstrap: 0}\n")
+    code, _, err = run_main(capsys, "run", suite, "--data-dir", root, "--output-dir", tmp_path / "run", "--workers", "0")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["prepare"][0]["totals"]["frames_written"] == 40

@@ -56,6 +56,8 @@ def test_videos_to_a_cross_dataset_study_end_to_end(tmp_path, capsys):
     assert {c["test"] for c in audit["cells"]} == {"FaceSwap", "CDF"} and all(c["shared_units"] == 0 for c in audit["cells"])
     report = (out / "report.md").read_text()
     assert "FaceSwap -> CDF" in report
+    provenance = json.loads((out / "meta.json").read_text())["prepare"]  # one entry per prepared manifest
+    assert [p["totals"]["frames_written"] for p in provenance] == [60, 60]
 
 
 def manifest_run(tmp_path, capsys, rows, extra=""):

@@ -262,21 +262,27 @@ class Run:
             # what made each detector's embeddings: library, model, weights (by file hash), preprocessing
             "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
                          for d in self.detectors if d.spec is not None},
-            "prepare": prepare_provenance(self.dataset.root),
+            "prepare": prepare_provenance(self.suite.data, self.dataset.root),
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),
         }
 
 
-def prepare_provenance(root: Path) -> dict | None:
-    """What `benchmark prepare` recorded for this data (tool, parameters, totals), when it made it."""
-    path = Path(root) / "prepare.json"
-    try:
-        saved = json.loads(path.read_text())
-        return {"file": str(path), **{k: saved.get(k) for k in ("tool", "finished", "parameters", "totals")}}
-    except (OSError, ValueError):
-        return None
+def prepare_provenance(data, root: Path) -> list[dict]:
+    """What `benchmark prepare` recorded (tool, parameters, totals) for each part of this data it made:
+    the root, or the folder of each manifest."""
+    root = Path(root)
+    folders = ([(Path(m) if Path(m).is_absolute() else root / m).parent for m in data.manifest]
+               if data.layout == "manifest" else [root])
+    found = []
+    for path in dict.fromkeys(folder / "prepare.json" for folder in folders):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found.append({"file": str(path), **{k: saved.get(k) for k in ("tool", "finished", "parameters", "totals")}})
+    return found
 
 
 _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
