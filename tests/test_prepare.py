@@ -180,3 +180,26 @@ def test_prepare_ffpp_writes_the_tree_the_ffpp_layout_reads(tmp_path, capsys, ti
     code, _, err = run_main(capsys, "run", suite, "--data-dir", root, "--output-dir", tmp_path / "run", "--workers", "0")
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["prepare"][0]["totals"]["frames_written"] == 40
+
+
+SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "Real"
+
+
+@pytest.mark.skipif(not SHARED_FACES.is_dir(), reason="needs ../shared/data/faces (real photos; not in the repo)")
+def test_dlib_finds_real_faces_in_a_video_of_photos(tmp_path):
+    """The real detector on real faces, through PyAV's padded frames (600 px rows are padded)."""
+    photos = sorted(SHARED_FACES.glob("*.jpg"))[:12]
+    clip = tmp_path / "faces.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 600
+        stream.pix_fmt = "yuv420p"
+        for photo in photos:
+            image = np.asarray(Image.open(photo).convert("RGB").resize((600, 600)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    record = prepare_video(Job(clip, tmp_path / "out" / "faces", "Real"), Settings(frames=8, faces=True, size=128))
+    assert record["frames_written"] == 8 and record["faces_found"] >= 8
+    assert record["faces_found"] / record["frames_decoded"] >= 0.75
