@@ -225,3 +225,15 @@ def test_synthetic_data_redrawn_with_fewer_videos_keeps_no_stale_ones(tmp_path):
     synthetic.generate(tmp_path, videos=6, frames=1, size=32)
     synthetic.generate(tmp_path, videos=4, frames=1, size=32)
     assert sorted(p.name for p in (tmp_path / synthetic.REAL).iterdir()) == ["000", "001", "002", "003"]
+
+
+def test_a_suite_key_added_later_at_its_default_does_not_refuse_resume(setup):
+    """Runs made before data.video_score / data.manifest existed resume as the same run."""
+    _, _, _, out, run = setup
+    identity = json.loads((out / "identity.json").read_text())
+    for key in ("video_score", "manifest"):
+        del identity["settings"]["data"][key]
+    (out / "identity.json").write_text(json.dumps(identity))
+    code, _, err = run()
+    assert code == 0, err
+    assert_refused(run("--set", "data.video_score=max"), "settings.data.video_score: \"mean\" -> \"max\"")  # now recorded

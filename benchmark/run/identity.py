@@ -73,6 +73,18 @@ def _show(value) -> str:
 _MISSING = object()
 
 
+def _default(path: str):
+    """The schema default of ``settings.data.video_score`` and the like (or _MISSING)."""
+    from benchmark.suite import SCHEMA
+
+    value = SCHEMA
+    for part in path.split(".")[1:]:
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
 def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[str]]:
     """(differences, additions), each a list of one-line descriptions. ``changed_files(cls)``
     explains a data difference in files (from the run's splits.csv) when given."""
@@ -80,8 +92,11 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
     for key in ("harness", "settings"):
         a, b = _flat(old.get(key), key), _flat(new.get(key), key)
         for path in sorted(set(a) | set(b)):
-            if a.get(path, _MISSING) != b.get(path, _MISSING):
-                differences.append(f"{path}: {_show(a.get(path, _MISSING))} -> {_show(b.get(path, _MISSING))}")
+            before = a.get(path, _MISSING)
+            if before is _MISSING and b.get(path) == _default(path):
+                continue  # a suite key added to the harness later, at its default: the run is the same
+            if before != b.get(path, _MISSING):
+                differences.append(f"{path}: {_show(before)} -> {_show(b.get(path, _MISSING))}")
     for cls in sorted(set(old["data"]) | set(new["data"])):
         if cls not in new["data"]:
             continue  # a class no cell uses any more is a removal, caught by cells below
