@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmark.errors import BenchmarkError
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--workers", type=_non_negative, default=None, help="image decoding processes")
     predict.add_argument("--cache-dir", help="embedding cache (default as for run)")
     predict.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
+    predict.add_argument("--perturb", help="degrade every image first, e.g. jpeg:50 (as a run's perturbed test cells)")
 
     report = commands.add_parser("report", help="rebuild a run's report (rescored from its predictions), or compare runs")
     report.add_argument("run_dirs", nargs="+", help="run directories (the --output-dir of runs)")
@@ -250,8 +252,15 @@ def _predict(args, console: Console) -> int:
     path = model_path(args.model, args.detector, args.train, args.seed)
     inputs = collect_inputs(args.inputs)
     cache = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
+    perturb = None
+    if args.perturb:
+        from benchmark import plugins
+        from benchmark.perturbations import parse
+
+        perturb = parse(args.perturb, plugins.collect().perturbations, "--perturb")
+        perturb = perturb if perturb.kind is not None else None
     frame = predict(path, inputs, resolve_device(args.device), default_workers() if args.workers is None
-                    else args.workers, cache)
+                    else args.workers, cache, perturb)
     if args.out:
         atomic_write(Path(args.out), frame.to_csv(index=False, float_format="%.9g"))
     table = Table(title=f"P(fake) by {path}", title_justify="left")
@@ -348,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, console)
     except BenchmarkError as e:
         _traceback(args, e)
-        errors.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+        # the message is the user's and ours, never markup: "[none, jpeg:50]" must print as written
+        errors.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
         return 2
     except OSError as e:  # disk full, read-only or missing folders: name the path
         _traceback(args, e)

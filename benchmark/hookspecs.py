@@ -53,3 +53,13 @@ def register_encoders(register):
     then names ``backbone: <library>:<model>``; ``encoder.identity(model, pretrained, file_hash)``
     keys the embedding cache and ``encoder.load(model, pretrained, device)`` builds the model.
     """
+
+
+@hookspec
+def register_perturbations(register):
+    """Register a family of test-time degradations.
+
+    Call ``register(PerturbationKind(name, apply, check, worse_when, version))`` with a
+    :class:`benchmark.perturbations.PerturbationKind`. A suite then lists ``<name>:<param>`` under
+    ``perturbations``; ``apply(image, param, rng)`` gets an RGB PIL image and a seeded generator.
+    """

@@ -19,6 +19,7 @@ from benchmark import hookspecs
 from benchmark.encoders import ImageEncoder
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import Metric
+from benchmark.perturbations import CLEAN, PerturbationKind
 from benchmark.prompts import PromptSet
 
 ENTRY_POINT_GROUP = "benchmark"
@@ -78,11 +79,12 @@ class Plugins:
     prompt_sets: Registry
     metrics: Registry
     encoders: Registry
+    perturbations: Registry
     broken: list[tuple[str, str]]  # (plugin, one-line reason)
 
     @property
     def registries(self) -> tuple[Registry, ...]:
-        return self.detectors, self.prompt_sets, self.metrics, self.encoders
+        return self.detectors, self.prompt_sets, self.metrics, self.encoders, self.perturbations
 
     def all(self):
         for registry in self.registries:
@@ -159,12 +161,14 @@ def collect(manager: Manager | None = None) -> Plugins:
     manager = manager or get_manager()
     broken = list(manager.broken)
     plugins = Plugins(Registry("detector", broken=broken), Registry("prompt set", broken=broken),
-                      Registry("metric", broken=broken), Registry("encoder", broken=broken), broken)
+                      Registry("metric", broken=broken), Registry("encoder", broken=broken),
+                      Registry("perturbation", broken=broken), broken)
     adders = {
         "register_detectors": lambda source: lambda name, factory: _add_detector(plugins, name, factory, source),
         "register_prompt_sets": lambda source: lambda name, prompts: _add_prompts(plugins, name, prompts, source),
         "register_metrics": lambda source: lambda metric: _add_metric(plugins, metric, source),
         "register_encoders": lambda source: lambda name, encoder: _add_encoder(plugins, name, encoder, source),
+        "register_perturbations": lambda source: lambda kind: _add_perturbation(plugins, kind, source),
     }
     for hook_name, make_register in adders.items():
         # pluggy calls implementations last-registered first; reverse for a stable, natural order
@@ -209,3 +213,11 @@ def _add_encoder(plugins: Plugins, name, encoder, source):
     if not isinstance(encoder, ImageEncoder):
         raise BenchmarkError(f"encoder '{name}' must be a benchmark.encoders.ImageEncoder, got {encoder!r}")
     plugins.encoders.add(name, encoder, source)
+
+
+def _add_perturbation(plugins: Plugins, kind, source):
+    if not isinstance(kind, PerturbationKind):
+        raise BenchmarkError(f"register_perturbations expects a benchmark.perturbations.PerturbationKind, got {kind!r}")
+    if ":" in kind.name or kind.name == CLEAN:
+        raise BenchmarkError(f"perturbation name {kind.name!r} may not contain ':' or be '{CLEAN}'")
+    plugins.perturbations.add(kind.name, kind, source)

@@ -19,6 +19,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import VIDEO_SCORES
+from benchmark.perturbations import PRESETS, expand
 from benchmark.yaml_input import apply_override, parse_yaml
 
 # key -> default; a dict is a nested section; ANY marks free-form content checked elsewhere
@@ -60,6 +61,7 @@ SCHEMA: dict[str, Any] = {
     "prompts": "default",  # the default prompt set: a name, or inline {real: [...], fake: [...]}
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
+    "perturbations": ["none"],  # test-time degradations, e.g. [none, jpeg:50, blur:2] or the preset gend
 }
 LAYOUTS = ("folders", "ffpp", "manifest")
 BAD_IMAGE_POLICIES = ("skip", "fail")
@@ -134,6 +136,7 @@ class Suite:
     raw: Mapping[str, Any]  # the resolved mapping, written back as suite.yaml
     report: ReportConfig = ReportConfig()
     sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    perturbations: tuple[str, ...] = ("none",)  # expanded, clean first; checked against the plugins at run time
 
     @property
     def train_sets(self) -> tuple[str, ...]:
@@ -326,6 +329,12 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     if not isinstance(manifests, list) or not manifests or not all(isinstance(m, str) and m for m in manifests):
         raise BenchmarkError(f"{source}: 'data.manifest' must be a CSV file or a list of them, got {manifest!r}")
     sets = _parse_sets(raw["sets"], data["real"], source)
+    perturbations = raw["perturbations"]
+    if isinstance(perturbations, str):
+        perturbations = [perturbations]
+    if not isinstance(perturbations, list) or not perturbations or not all(isinstance(p, str) for p in perturbations):
+        raise BenchmarkError(f"{source}: 'perturbations' must be a list such as [none, jpeg:50, blur:2] or a preset "
+                             f"({', '.join(PRESETS)}), got {raw['perturbations']!r}")
     selection = raw["selection"]
     if selection["epoch"] not in ("best", "last"):
         raise BenchmarkError(f"{source}: 'selection.epoch' must be best or last, got {selection['epoch']!r}")
@@ -399,6 +408,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             manifest=tuple(manifests),
         ),
         sets=MappingProxyType(sets),
+        perturbations=tuple(expand(perturbations)),
         report=report,
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
         pairings=tuple(pairings),

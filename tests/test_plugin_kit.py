@@ -41,7 +41,7 @@ def test_the_example_package_installs_and_each_part_runs_in_a_suite(tmp_path):
     listing = benchmark(env, "plugins")
     assert listing.returncode == 0, listing.stderr
     for kind, name in (("detector", "colour-stats"), ("prompt set", "terse"), ("metric", "precision"),
-                       ("encoder", "thumbnail")):
+                       ("encoder", "thumbnail"), ("perturbation", "colour-shift")):
         assert re.search(rf"{kind}\s+│ {name}\s+│ forgery-example-plugin │ 0.1.0\s+│ forgery_example_plugin.plugin",
                          listing.stdout), (kind, name)
     out = tmp_path / "run"
@@ -50,6 +50,7 @@ def test_the_example_package_installs_and_each_part_runs_in_a_suite(tmp_path):
     assert run.returncode == 0, run.stderr
     tidy = pd.read_csv(out / "results.csv")
     assert set(tidy["detector"]) == {"colour-stats", "thumb-probe", "zero-shot-terse"}
+    assert set(tidy["perturbation"]) == {"none", "colour-shift:0.3"}  # the plugin's perturbation ran
     assert {"precision", "precision_lo", "precision@0.5"} <= set(tidy.columns)
     meta = json.loads((out / "meta.json").read_text())
     assert meta["plugins"]["detector:colour-stats"] == "forgery-example-plugin 0.1.0 (forgery_example_plugin.plugin)"
@@ -76,7 +77,7 @@ def test_every_hook_has_a_guide_entry_and_a_test():
     guide = GUIDE.read_text()
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     hooks = [name for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
-    assert len(hooks) == 4
+    assert len(hooks) == 5
     for hook in hooks:
         assert f"### `{hook}(register)`" in guide, f"docs/plugins.md has no entry for {hook}"
         assert f"def test_hook_{hook}(" in tests, f"no test named test_hook_{hook}"

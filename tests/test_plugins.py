@@ -7,6 +7,7 @@ from benchmark.encoders import ImageEncoder
 from benchmark.errors import BenchmarkError
 from benchmark.hookspecs import hookimpl
 from benchmark.metrics import Metric
+from benchmark.perturbations import PerturbationKind
 from benchmark.prompts import PromptSet
 
 
@@ -82,7 +83,7 @@ def test_wrong_registration_types_are_refused(registered):
 def test_every_hook_is_documented_and_takes_register():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
     assert {f.__name__ for f in specs} == {"register_detectors", "register_prompt_sets", "register_metrics",
-                                           "register_encoders"}
+                                           "register_encoders", "register_perturbations"}
     for spec in specs:
         assert list(inspect.signature(spec).parameters) == ["register"]
         assert "register(" in (spec.__doc__ or ""), f"{spec.__name__} must document how register is called"
@@ -110,6 +111,11 @@ class OneOfEach:
     @hookimpl
     def register_encoders(register):
         register("one-encoder", OneEncoder())
+
+    @staticmethod
+    @hookimpl
+    def register_perturbations(register):
+        register(PerturbationKind("one-shift", lambda image, param, rng: image, lambda param: None))
 
 
 class OneEncoder(ImageEncoder):
@@ -152,3 +158,19 @@ def test_hook_register_encoders(registered):
     registered(NotAnEncoder, "not_an_encoder")
     found = plugins.collect()
     assert any(p == "not_an_encoder" and "must be a benchmark.encoders.ImageEncoder" in why for p, why in found.broken)
+
+
+def test_hook_register_perturbations(registered):
+    registered(OneOfEach, "one_of_each")
+    found = plugins.collect()
+    assert found.perturbations.get("one-shift").value.name == "one-shift"
+    assert {"jpeg", "blur", "resize", "noise"} <= {e.name for e in found.perturbations}
+
+    class Colon:
+        @staticmethod
+        @hookimpl
+        def register_perturbations(register):
+            register(PerturbationKind("a:b", lambda image, param, rng: image, lambda param: None))
+
+    registered(Colon, "colon")
+    assert any(p == "colon" and "may not contain ':'" in why for p, why in plugins.collect().broken)

@@ -75,17 +75,22 @@ class ImageFiles(torch.utils.data.Dataset):
     """Paths -> (tensor, index, error). A file that cannot be read is reported by the main process
     with its path instead of a worker traceback."""
 
-    def __init__(self, paths: list[str], transform, draft_size: int | None = None):
+    def __init__(self, paths: list[str], transform, draft_size: int | None = None, perturb=None, keys=None):
         self.paths = paths
         self.transform = transform
         self.draft_size = draft_size
+        self.perturb = perturb  # a test-time degradation, applied to the decoded RGB image
+        self.keys = keys or paths  # what seeds the degradation's randomness per image (content digests when cached)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
         try:
-            return self.transform(load_rgb(self.paths[index], self.draft_size)), index, ""
+            image = load_rgb(self.paths[index], self.draft_size)
+            if self.perturb is not None:
+                image = self.perturb(image, self.keys[index])
+            return self.transform(image), index, ""
         except Exception as e:  # noqa: BLE001 - any decode failure is reported with its path
             return None, index, f"{type(e).__name__}: {e}"
 
@@ -99,10 +104,10 @@ def _collate(batch):
 
 
 def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bool = False,
-                 draft_size: int | None = None):
+                 draft_size: int | None = None, perturb=None, keys=None):
     """Batches of (images, indices, errors) in order, decoded by ``workers`` processes."""
     return torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform, draft_size),
+        ImageFiles(list(paths), transform, draft_size, perturb, keys),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
@@ -114,11 +119,11 @@ def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bo
 
 
 def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, generator: torch.Generator,
-                  workers: int):
+                  workers: int, perturb=None):
     """(images, labels) batches for detectors that train on pixels; decoding runs in workers.
     ``generator`` lives as long as the training run: each shuffled pass draws a new order from it."""
     loader = torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform),
+        ImageFiles(list(paths), transform, perturb=perturb),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,

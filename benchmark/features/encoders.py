@@ -20,6 +20,7 @@ from benchmark.encoders import ImageEncoder, split_backbone
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FORMAT as CACHE_FORMAT
 from benchmark.features.cache import EmbeddingCache
+from benchmark.perturbations import CLEAN
 
 
 def resolve_encoder(spec: EncoderSpec) -> tuple[str, ImageEncoder, str]:
@@ -77,10 +78,11 @@ class FrozenEncoder:
         return out
 
     @torch.inference_mode()
-    def iter_encode(self, paths: list[str]):
-        """(indices, embeddings) per batch, in order, decoded by parallel workers."""
+    def iter_encode(self, paths: list[str], perturb=None, keys=None):
+        """(indices, embeddings) per batch, in order, decoded by parallel workers; ``perturb`` degrades
+        each decoded image first (its randomness seeded by ``keys``, else the paths)."""
         pin = self.device.type == "cuda"
-        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size)
+        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size, perturb, keys)
         for images, indices, errors in loader:
             if errors:  # files are checked before encoding; this one changed since
                 index, message = errors[0]
@@ -129,24 +131,31 @@ class FeatureStore:
         self.cache_root = cache_root
         self.file_hash = file_hash
         self.encoders: dict[EncoderSpec, FrozenEncoder] = {}
-        self.caches: dict[EncoderSpec, EmbeddingCache] = {}
-        self.keys: dict[EncoderSpec, str] = {}
-        self.memory: dict[EncoderSpec, dict[str, torch.Tensor]] = {}
+        # caches, keys and memory are per (encoder, perturbation): a degraded image is another input
+        self.caches: dict[tuple, EmbeddingCache] = {}
+        self.keys: dict[tuple, str] = {}
+        self.memory: dict[tuple, dict[str, torch.Tensor]] = {}
         self.counts = {"images_encoded": 0, "cache_hits": 0, "models_loaded": 0, "damaged_shards_rebuilt": 0}
 
-    def key(self, spec: EncoderSpec) -> str:
-        """The encoder's identity (see :func:`encoder_key`), computed once per spec."""
-        if spec not in self.keys:
-            self.keys[spec] = encoder_key(spec, self.file_hash, self.fast_decode)
-        return self.keys[spec]
+    def key(self, spec: EncoderSpec, perturb=None) -> str:
+        """The encoder's identity (see :func:`encoder_key`), plus the perturbation's, computed once."""
+        name = perturb.name if perturb is not None else CLEAN
+        if (spec, name) not in self.keys:
+            key = encoder_key(spec, self.file_hash, self.fast_decode)
+            if perturb is not None and perturb.identity:
+                blob = json.dumps({"encoder": key, "perturbation": perturb.identity}, sort_keys=True).encode()
+                key = hashlib.sha256(blob).hexdigest()[:32]
+            self.keys[spec, name] = key
+        return self.keys[spec, name]
 
-    def _cache(self, spec: EncoderSpec) -> EmbeddingCache | None:
+    def _cache(self, spec: EncoderSpec, perturb=None) -> EmbeddingCache | None:
         if self.cache_root is None:
             return None
-        if spec not in self.caches:
-            self.caches[spec] = EmbeddingCache(self.cache_root, self.key(spec))
-            self.counts["damaged_shards_rebuilt"] += self.caches[spec].rebuilt
-        return self.caches[spec]
+        slot = (spec, perturb.name if perturb is not None else CLEAN)
+        if slot not in self.caches:
+            self.caches[slot] = EmbeddingCache(self.cache_root, self.key(spec, perturb))
+            self.counts["damaged_shards_rebuilt"] += self.caches[slot].rebuilt
+        return self.caches[slot]
 
     def encoder(self, spec: EncoderSpec) -> FrozenEncoder:
         if spec not in self.encoders:
@@ -154,16 +163,16 @@ class FeatureStore:
             self.counts["models_loaded"] += 1
         return self.encoders[spec]
 
-    def needs_encoder(self, spec: EncoderSpec, paths: list[str], texts: list[str]) -> bool:
-        cache = self._cache(spec)
+    def needs_encoder(self, spec: EncoderSpec, paths: list[str], texts: list[str], perturb=None) -> bool:
+        cache, text_cache = self._cache(spec, perturb), self._cache(spec)
         if cache is None:
             return True
-        return any(self.file_hash(p) not in cache for p in paths) or any(_text_key(t) not in cache for t in texts)
+        return any(self.file_hash(p) not in cache for p in paths) or any(_text_key(t) not in text_cache for t in texts)
 
-    def images(self, spec: EncoderSpec, paths: list[str], progress=None) -> torch.Tensor:
-        """(len(paths), dim) normalised float32 embeddings."""
-        memory = self.memory.setdefault(spec, {})
-        cache = self._cache(spec)
+    def images(self, spec: EncoderSpec, paths: list[str], progress=None, perturb=None) -> torch.Tensor:
+        """(len(paths), dim) normalised float32 embeddings (of the images degraded by ``perturb``)."""
+        memory = self.memory.setdefault((spec, perturb.name if perturb is not None else CLEAN), {})
+        cache = self._cache(spec, perturb)
         digests = [self.file_hash(p) for p in paths]
         wanted = {}  # content digest -> one path with that content
         for digest, path in zip(digests, paths):
@@ -176,15 +185,16 @@ class FeatureStore:
                 self.counts["cache_hits"] += len(hits)
         missing = [d for d in wanted if d not in memory]
         if missing:
-            self._encode(spec, [wanted[d] for d in missing], missing, memory, cache, progress)
+            self._encode(spec, [wanted[d] for d in missing], missing, memory, cache, progress, perturb)
         return torch.stack([memory[d] for d in digests])
 
-    def _encode(self, spec, paths, digests, memory, cache, progress) -> None:
+    def _encode(self, spec, paths, digests, memory, cache, progress, perturb=None) -> None:
         """Encode ``paths``, committing a cache shard every SHARD_ROWS images, so a kill during a
         long pass loses at most one shard of work."""
-        task = progress.add_task(f"encode {spec.model}", total=len(paths), stats="") if progress else None
+        what = f" ({perturb.name})" if perturb is not None and perturb.identity else ""
+        task = progress.add_task(f"encode {spec.model}{what}", total=len(paths), stats="") if progress else None
         pending: list[int] = []
-        for indices, embeddings in self.encoder(spec).iter_encode(paths):
+        for indices, embeddings in self.encoder(spec).iter_encode(paths, perturb, digests):
             for index, row in zip(indices.tolist(), embeddings):
                 memory[digests[index]] = row
                 pending.append(index)
@@ -200,7 +210,7 @@ class FeatureStore:
             progress.remove_task(task)
 
     def texts(self, spec: EncoderSpec, texts: list[str]) -> torch.Tensor:
-        cache = self._cache(spec)
+        cache = self._cache(spec)  # text is never perturbed
         keys = [_text_key(t) for t in texts]
         if cache is not None and all(k in cache for k in keys):
             return torch.from_numpy(cache.get(keys))

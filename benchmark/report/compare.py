@@ -147,3 +147,35 @@ def delong_p(labels: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     if variance <= 1e-18:
         return 1.0 if abs(difference) < 1e-12 else 0.0
     return float(2 * norm.sf(abs(difference) / np.sqrt(variance)))
+
+
+def robustness(study: Study, name: str) -> pd.DataFrame:
+    """Per system and perturbation, over the cells scored both clean and degraded: the mean metric
+    under the degradation and its drop from clean (positive = worse, whatever the metric's direction),
+    each with its interval; the drop is paired (the same resampled test videos, clean and degraded)."""
+    if study.robust.empty:
+        return pd.DataFrame()
+    sign = -1.0 if study.lower_is_better(name) else 1.0
+    records = []
+    for (label, perturbation), group in study.robust.groupby(["system", "perturbation"], sort=False):
+        clean = _pooled(study, label)
+        cells = [(t, s) for t, s in zip(group["train"], group["test"]) if (t, s) in clean.index]
+        if not cells:
+            continue
+        value = group.set_index(["train", "test"]).loc[cells, name].mean()
+        drop = sign * (clean.loc[cells, name].mean() - value)
+        degraded = [study.robust_replicates.get((label, t, s, perturbation), {}).get(name) for t, s in cells]
+        reps = _mean_reps(study, label, cells, name)
+        kind, _, param = perturbation.partition(":")
+        record = {"system": label, "perturbation": perturbation, "kind": kind, "param": float(param), "cells": len(cells)}
+        if reps is not None and all(d is not None for d in degraded):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                degraded_mean = np.nanmean(np.vstack(degraded), axis=0)
+            record.update(_with_interval("value", value, degraded_mean, study))
+            record.update(_with_interval("drop", drop, sign * (reps - degraded_mean), study))
+        else:
+            record.update(_with_interval("value", value, None, study))
+            record.update(_with_interval("drop", drop, None, study))
+        records.append(record)
+    return pd.DataFrame(records)

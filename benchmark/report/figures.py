@@ -17,6 +17,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from benchmark.files import atomic_write  # noqa: E402
+from benchmark.perturbations import CLEAN  # noqa: E402
 from benchmark.report.study import Study, cell_order  # noqa: E402
 
 FIGURES = "figures"
@@ -31,7 +32,8 @@ def write_figures(study: Study, out: Path, formats: tuple[str, ...]) -> dict[str
     relative to out)] for the report to reference."""
     folder = out / FIGURES
     folder.mkdir(parents=True, exist_ok=True)
-    made: dict[str, list[tuple[str, str]]] = {"heatmaps": [], "roc by test set": [], "roc by training set": []}
+    made: dict[str, list[tuple[str, str]]] = {"heatmaps": [], "robustness": [], "roc by test set": [],
+                                              "roc by training set": []}
     trains, tests = cell_order(study)
     for name in study.headline:
         values = study.pooled[name].to_numpy(dtype=float)
@@ -40,6 +42,12 @@ def write_figures(study: Study, out: Path, formats: tuple[str, ...]) -> dict[str
         for label in study.labels:
             fig = heatmap(study, label, name, trains, tests, scale)
             made["heatmaps"].append((f"{label}: {name}", _save(fig, folder, f"heatmap_{slug(label)}_{name}", formats, out)))
+    made["robustness"] = []
+    for name in study.headline:
+        for label in study.labels if not study.robust.empty else []:
+            fig = robustness_figure(study, label, name)
+            made["robustness"].append((f"{label}: {name} under degradations",
+                                       _save(fig, folder, f"robustness_{slug(label)}_{name}", formats, out)))
     for test in tests:
         fig = roc_figure(study, [(label, train, test) for train in trains for label in study.labels],
                          panels=trains, panel_of=lambda key: key[1], legend_of=lambda key: key[0],
@@ -84,6 +92,35 @@ def heatmap(study: Study, label: str, name: str, trains, tests, scale) -> plt.Fi
     return fig
 
 
+def robustness_figure(study: Study, label: str, name: str) -> plt.Figure:
+    """One panel per perturbation kind: the metric (mean over cells, interval shaded) against the
+    parameter, severity growing to the right; the clean value as a dashed line."""
+    from benchmark import plugins
+    from benchmark.report.compare import robustness
+
+    table = robustness(study, name)
+    table = table[table["system"] == label]
+    kinds = list(dict.fromkeys(table["kind"]))
+    registered = {e.name: e.value for e in plugins.collect().perturbations}
+    clean = study.pooled[study.pooled["system"] == label][name].mean()
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.2), dpi=90, squeeze=False, sharey=True)
+    for ax, kind in zip(axes[0], kinds):
+        rows = table[table["kind"] == kind].sort_values("param")
+        ax.plot(rows["param"], rows["value"], "o-", label=kind)
+        if rows["value_lo"].notna().all():
+            ax.fill_between(rows["param"], rows["value_lo"], rows["value_hi"], alpha=0.2)
+        ax.axhline(clean, linestyle="--", color="grey", linewidth=1, label="clean")
+        if getattr(registered.get(kind), "worse_when", "higher") == "lower":
+            ax.invert_xaxis()  # lower quality or scale is more severe: severity grows to the right
+        ax.set_xlabel(f"{kind} parameter")
+        ax.set_title(kind, fontsize=9)
+    axes[0, 0].set_ylabel(f"{name} (mean over cells)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{label}: {name} under test-time degradations", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> plt.Figure:
     """ROC curves of the given (system, train, test) cells, every seed, grouped into panels."""
     log = study.config.roc_scale == "log"
@@ -95,7 +132,7 @@ def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> p
             continue
         ax = axes[0, panels.index(panel_of(key))]
         seeds = study.cells[(study.cells["system"] == key[0]) & (study.cells["train"] == key[1]) &
-                            (study.cells["test"] == key[2])]
+                            (study.cells["test"] == key[2]) & (study.cells["perturbation"] == CLEAN)]
         for table, (_, cell) in zip(tables, seeds.iterrows()):
             labels, scores = table["label"].to_numpy(), table["score"].to_numpy()
             if len(np.unique(labels)) < 2:

@@ -10,7 +10,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.report.compare import leaderboard, paired
+from benchmark.report.compare import leaderboard, paired, robustness
 from benchmark.report.study import Study, cell_order
 
 DEMO_NOTICE = (
@@ -118,6 +118,20 @@ def paired_table(study: Study, a: str, b: str, name: str) -> pd.DataFrame | None
     return table
 
 
+def robustness_table(study: Study, label: str, name: str) -> pd.DataFrame | None:
+    frame = robustness(study, name)
+    frame = frame[frame["system"] == label] if not frame.empty else frame
+    if frame.empty:
+        return None
+    table = pd.DataFrame({
+        name: [fmt(r["value"], r["value_lo"], r["value_hi"]) for _, r in frame.iterrows()],
+        "drop from clean": [fmt(r["drop"], r["drop_lo"], r["drop_hi"]) for _, r in frame.iterrows()],
+        "cells": frame["cells"].tolist(),
+    }, index=frame["perturbation"])
+    table.index.name = "perturbation"
+    return table
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     header = [table.index.name or ""] + [str(c) for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -148,6 +162,14 @@ def render_markdown(study: Study, notes: list[str], figures: dict, exports: list
                 parts += [f"## Paired difference: {a} - {b}, {title(study, name)}", "",
                           "`*`: the paired interval excludes 0. DeLong's test is given for AUC on videos "
                           "(on images where there are no videos).", "", markdown_table(table), ""]
+    for name in study.headline if not study.robust.empty else []:
+        parts += [f"## Robustness: {title(study, name)}", "",
+                  "Test images degraded at test time (training stays clean); the mean over the cells scored "
+                  "both ways, and the drop from clean (positive = worse), paired over the same resampled videos.", ""]
+        for label in study.labels:
+            table = robustness_table(study, label, name)
+            if table is not None:
+                parts += [f"**{label}**", "", markdown_table(table), ""]
     for section, items in figures.items():
         if items:
             parts += [f"## Figures: {section}", ""] + [f"![{t}]({p})" for t, p in items] + [""]
@@ -273,6 +295,10 @@ def render_console(study: Study, notes: list[str], console: Console) -> None:
         table = paired_table(study, a, b, study.headline[0])
         if table is not None:
             _print(console, table, f"paired difference {a} - {b}, {title(study, study.headline[0])}", "cell")
+    for label in study.labels if not study.robust.empty else []:
+        table = robustness_table(study, label, study.headline[0])
+        if table is not None:
+            _print(console, table, f"{label}: robustness, {title(study, study.headline[0])}", "perturbation")
     for name in study.headline:
         _print(console, leaderboard_table(study, name), f"Leaderboard: {title(study, name)}", "detector")
     for warning in shortcut_warnings(study):

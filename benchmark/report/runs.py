@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.results import CELL_KEYS, RESULTS, cell_dir, read_results_checked
+from benchmark.run.results import CELL_KEYS, CLEAN, RESULTS, cell_dir, cell_key, read_results_checked
 from benchmark.yaml_input import parse_yaml
 
 PREDICTIONS = "test_predictions.csv"
@@ -78,7 +78,7 @@ def load_run_data(run_dir: str | Path) -> RunData:
                              f"`benchmark run {path / 'suite.yaml'}` to finish it")
     data = RunData(path, meta, rows, _suite(path), _splits(path))
     for row in rows:
-        data.predictions[tuple(row[k] for k in CELL_KEYS)] = _predictions(data, row)
+        data.predictions[cell_key(row)] = _predictions(data, row)
     return data
 
 
@@ -101,7 +101,8 @@ def _splits(path: Path) -> pd.DataFrame | None:
 def _predictions(data: RunData, row: dict) -> pd.DataFrame:
     """A cell's predictions with class and video (older runs: looked up in splits.csv), checked
     against its results row so a report never mixes a replaced file with old results."""
-    file = cell_dir(data.path, row["detector"], row["train"], row["seed"], row["test"]) / PREDICTIONS
+    file = cell_dir(data.path, row["detector"], row["train"], row["seed"], row["test"],
+                    row.get("perturbation", CLEAN)) / PREDICTIONS
     fix = (f"restore it, or delete that cell's line from {data.path / RESULTS} and run "
            f"`benchmark run {data.path / 'suite.yaml'}` to score the cell again")
     try:

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from benchmark.metrics import Column, score_cell, test_sizes
+from benchmark.perturbations import CLEAN
 from benchmark.report.bootstrap import Draws, cell_replicates, interval
 from benchmark.report.runs import RunData
-from benchmark.run.results import CELL_KEYS
+from benchmark.run.results import cell_key
 from benchmark.suite import ReportConfig
 
 IMBALANCE = 2.0  # a test set with more than twice as many of one class as the other is flagged
@@ -45,6 +46,9 @@ class Study:
     pooled: pd.DataFrame
     replicates: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)  # (label, train, test) -> seed mean
     predictions: dict[tuple, list[pd.DataFrame]] = field(default_factory=dict)  # (label, train, test) -> per seed
+    # degraded test sets: (label, train, test, perturbation) -> seed-mean replicates; pooled like `pooled`
+    robust_replicates: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)
+    robust: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def labels(self) -> list[str]:
@@ -71,12 +75,14 @@ def build_study(systems: list[System], columns: list[Column], config: ReportConf
         for row in system.run.rows:
             if row["detector"] != system.detector:
                 continue
-            predictions = system.run.predictions[tuple(row[k] for k in CELL_KEYS)]
+            predictions = system.run.predictions[cell_key(row)]
             threshold, video_score = float(row["threshold"]), system.run.video_score
             values = score_cell(columns, predictions, threshold, video_score)
             reps = cell_replicates(columns, predictions, threshold, video_score, draws)
+            perturbation = row.get("perturbation", CLEAN)
             record = {"system": system.label, "detector": system.detector, "run": str(system.run.path),
-                      "train": row["train"], "test": row["test"], "seed": row["seed"], **test_sizes(predictions),
+                      "train": row["train"], "test": row["test"], "seed": row["seed"], "perturbation": perturbation,
+                      **test_sizes(predictions),
                       "test_digest": test_digest(predictions)}
             for column in columns:
                 low, high = interval(reps.get(column.name), config.confidence)
@@ -84,14 +90,20 @@ def build_study(systems: list[System], columns: list[Column], config: ReportConf
             record.update({k: row[k] for k in PASSTHROUGH if k in row})
             record.update({k: row.get(k) for k in ROW_FACTS})
             records.append(record)
-            seed_reps.setdefault((system.label, row["train"], row["test"]), []).append(reps)
-            tables.setdefault((system.label, row["train"], row["test"]), []).append(predictions)
+            seed_reps.setdefault((system.label, row["train"], row["test"], perturbation), []).append(reps)
+            if perturbation == CLEAN:
+                tables.setdefault((system.label, row["train"], row["test"]), []).append(predictions)
     cells = pd.DataFrame(records)
     cells["imbalanced"] = _imbalanced(cells)
-    replicates = {key: {name: np.mean([r[name] for r in runs], axis=0) for name in runs[0]}
-                  for key, runs in seed_reps.items()}
-    study = Study(systems, columns, config, cells, pd.DataFrame(), replicates, tables)
-    study.pooled = _pool(study)
+    means = {key: {name: np.mean([r[name] for r in runs], axis=0) for name in runs[0]}
+             for key, runs in seed_reps.items()}
+    replicates = {key[:3]: value for key, value in means.items() if key[3] == CLEAN}
+    robust = {key: value for key, value in means.items() if key[3] != CLEAN}
+    study = Study(systems, columns, config, cells, pd.DataFrame(), replicates, tables, robust)
+    study.pooled = _pool(study, cells[cells["perturbation"] == CLEAN], ["system", "train", "test"], replicates)
+    degraded = cells[cells["perturbation"] != CLEAN]
+    if not degraded.empty:
+        study.robust = _pool(study, degraded, ["system", "train", "test", "perturbation"], robust)
     return study
 
 
@@ -106,14 +118,13 @@ def _imbalanced(cells: pd.DataFrame) -> pd.Series:
     return big / small > IMBALANCE
 
 
-def _pool(study: Study) -> pd.DataFrame:
+def _pool(study: Study, cells: pd.DataFrame, keys: list[str], replicates: dict) -> pd.DataFrame:
     """Seeds pooled: mean, sd and number of seeds; the interval is that of the mean over seeds."""
     records = []
-    names = [c.name for c in study.columns] + [p for p in PASSTHROUGH if p in study.cells]
-    for (label, train, test), group in study.cells.groupby(["system", "train", "test"], sort=False):
-        record = {"system": label, "train": train, "test": test, "seeds": len(group),
-                  **{k: group[k].iloc[0] for k in SIZES}}
-        reps = study.replicates.get((label, train, test), {})
+    names = [c.name for c in study.columns] + [p for p in PASSTHROUGH if p in cells]
+    for key, group in cells.groupby(keys, sort=False):
+        record = {**dict(zip(keys, key)), "seeds": len(group), **{k: group[k].iloc[0] for k in SIZES}}
+        reps = replicates.get(tuple(key), {})
         for name in names:
             values = pd.to_numeric(group[name], errors="coerce")
             low, high = interval(reps.get(name), study.config.confidence)

@@ -10,6 +10,7 @@ finished before it stays.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import time
 import traceback
@@ -28,6 +29,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import FeatureStore
 from benchmark.files import atomic_save
 from benchmark.metrics import report_columns, score_cell, test_sizes
+from benchmark.perturbations import CLEAN, Perturbation
 from benchmark.run.identity import harness_version
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.resolve import ResolvedDetector
@@ -59,6 +61,7 @@ class LocalExecutor:
     workers: int
     store: RunStore
     mode: str
+    perturbations: dict = dataclasses.field(default_factory=dict)  # name -> Perturbation (the clean one included)
 
     def __post_init__(self):
         self.samples_by_path = self.dataset.by_path()
@@ -66,8 +69,8 @@ class LocalExecutor:
     def execute(self, plan: Plan, progress: Progress) -> None:
         # one decoding pass over every image the run reads, before any training: a single
         # pipeline keeps the encoder busy, where one per cell would restart it each time
-        for spec, paths in plan.encodings.items():
-            self.features.images(spec, paths, progress)
+        for (spec, perturbation), paths in plan.encodings.items():
+            self.features.images(spec, paths, progress, self._perturbation(perturbation))
         for run in plan.runs:
             self._training_run(run, progress)
 
@@ -99,9 +102,9 @@ class LocalExecutor:
                     selected = self._fit(run, resolved, detector, ctx, folder, log, progress)
                 if self.mode == "train":
                     return
-                for test in run.tests:
-                    stage = f"predict on {test}"
-                    self._score_cell(run, detector, ctx, test, selected, progress, log)
+                for test, perturbation in run.cells:
+                    stage = f"predict on {test}" + (f" ({perturbation})" if perturbation != CLEAN else "")
+                    self._score_cell(run, detector, ctx, test, perturbation, selected, progress, log)
             except (BenchmarkError, OSError):  # the harness's own messages; paths the CLI names
                 raise
             except Exception as e:  # noqa: BLE001 - a detector plugin can fail any way; report it in one line
@@ -159,17 +162,28 @@ class LocalExecutor:
             progress=epoch_progress, image_batches=batches, batch_generator=generator,
         )
 
-    def _with_features(self, detector: Detector, samples: Samples, progress: Progress) -> Samples:
+    def _perturbation(self, name: str) -> Perturbation | None:
+        return None if name == CLEAN else self.perturbations[name]
+
+    def _with_features(self, detector: Detector, samples: Samples, progress: Progress, perturb=None) -> Samples:
         spec = detector.frozen_encoder()
         if spec is not None:
-            samples.features = self.features.images(spec, samples.paths, progress)
+            samples.features = self.features.images(spec, samples.paths, progress, perturb)
         return samples
 
     # -- one cell --------------------------------------------------------------------------------
-    def _score_cell(self, run: TrainingRun, detector, ctx, test: str, selected: dict, progress, log) -> None:
-        """A test set is scored once, by the model selected on val, at the threshold chosen on val."""
-        samples = self._with_features(detector, self.dataset.cell(test, "test"), progress)
-        task = progress.add_task(f"score {run.detector}: {run.train} -> {test}", total=len(samples), stats="")
+    def _score_cell(self, run: TrainingRun, detector, ctx, test: str, perturbation: str, selected: dict, progress,
+                    log) -> None:
+        """A test set (clean, or degraded by ``perturbation``) is scored once, by the model selected on
+        val, at the threshold chosen on val (on clean data: the degradation is unknown in advance)."""
+        perturb = self._perturbation(perturbation)
+        samples = self._with_features(detector, self.dataset.cell(test, "test"), progress, perturb)
+        if perturb is not None:  # a pixel detector reads the degraded pixels through the same path
+            generator, workers = ctx.batch_generator, self.workers
+            ctx = dataclasses.replace(ctx, image_batches=lambda s, transform, batch_size, shuffle=False: image_batches(
+                s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb))
+        what = f" ({perturbation})" if perturb is not None else ""
+        task = progress.add_task(f"score {run.detector}: {run.train} -> {test}{what}", total=len(samples), stats="")
         scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
         progress.update(task, completed=len(samples))
         if scores.shape != (len(samples),) or not np.all(np.isfinite(scores)):
@@ -181,13 +195,14 @@ class LocalExecutor:
         columns = report_columns(self.metrics, self.dataset.has_videos)
         values = score_cell(columns, predictions, threshold, self.suite.data.video_score)
         counts = test_sizes(predictions)
-        if self.suite.selection.oracle:
+        if self.suite.selection.oracle and perturb is None:
             values.update(self._oracle(detector, ctx, samples, self.store.training_dir(run.detector, run.train, run.seed)))
-        row = {"detector": run.detector, "train": run.train, "test": test, "seed": run.seed, **values, **counts,
+        row = {"detector": run.detector, "train": run.train, "test": test, "seed": run.seed,
+               "perturbation": perturbation, **values, **counts,
                "threshold": threshold, "selected_epoch": selected["epoch"], "val_auc": selected["val_auc"]}
-        write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test), predictions, row)
+        write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test, perturbation), predictions, row)
         self.store.append(row)
-        log(f"test {test}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+        log(f"test {test}{what}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
 
     def _oracle(self, detector, ctx, samples: Samples, folder: Path) -> dict:
         """DeepfakeBench-style: the best test AUC over all epochs' checkpoints. Optimistic by

@@ -54,6 +54,7 @@ def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metri
         "seeds": list(suite.seeds),
         "cells": {train: list(suite.tests_for(train)) for train in suite.train_sets},
         "metrics": list(metrics),
+        "perturbations": list(suite.perturbations),
     }
 
 
@@ -133,6 +134,11 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
     if removed_metrics:
         differences.append(f"metrics: {', '.join(removed_metrics)} removed")
     additions += [f"metric {m}" for m in new["metrics"] if m not in old["metrics"]]
+    before, after = old.get("perturbations", ["none"]), new.get("perturbations", ["none"])  # older runs: clean only
+    removed = [p for p in before if p not in after]
+    if removed:
+        differences.append(f"perturbations: {', '.join(removed)} removed (the run has those cells)")
+    additions += [f"perturbation {p}" for p in after if p not in before]
     return differences, additions
 
 

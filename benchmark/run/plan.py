@@ -8,17 +8,23 @@ from dataclasses import dataclass
 
 from benchmark.data.dataset import Dataset
 from benchmark.detector import EncoderSpec
+from benchmark.perturbations import CLEAN
 from benchmark.suite import Suite
 
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """Fit ``detector`` on real + ``train`` with ``seed`` (or load it, in test mode), then score ``tests``."""
+    """Fit ``detector`` on ``train`` with ``seed`` (or load it, in test mode), then score ``cells``:
+    (test set, perturbation) pairs, the clean test set being perturbation ``none``."""
 
     detector: str
     train: str
     seed: int
-    tests: tuple[str, ...]
+    cells: tuple[tuple[str, str], ...]
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(test for test, _ in self.cells))
 
     @property
     def label(self) -> str:
@@ -27,24 +33,26 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class Plan:
-    encodings: dict[EncoderSpec, list[str]]  # encoder -> every image path the pending work reads
+    # (encoder, perturbation) -> every image path the pending work reads that way; degraded images
+    # are only ever test images
+    encodings: dict[tuple[EncoderSpec, str], list[str]]
     runs: tuple[TrainingRun, ...]
     finished: int  # cells already in the store
 
     @property
     def cells(self) -> int:
-        return sum(len(run.tests) for run in self.runs)
+        return sum(len(run.cells) for run in self.runs)
 
 
 def paths_read(suite: Suite, dataset: Dataset, runs, mode: str) -> list[str]:
-    """Every image ``runs`` read: a training set's train and val parts, its tests' test parts (a
+    """Every clean image ``runs`` read: a training set's train and val parts, its tests' test parts (a
     class only tested is read only in its test split)."""
     paths = []
     for run in runs:
         if mode != "test":
             paths += dataset.cell(run.train, "train").paths + dataset.cell(run.train, "val").paths
         if mode != "train":
-            for test in run.tests:
+            for test in dict.fromkeys(t for t, p in run.cells if p == CLEAN):
                 paths += dataset.cell(test, "test").paths
     return list(dict.fromkeys(paths))
 
@@ -52,20 +60,27 @@ def paths_read(suite: Suite, dataset: Dataset, runs, mode: str) -> list[str]:
 def make_plan(suite: Suite, dataset: Dataset, specs: dict[str, EncoderSpec | None], done: set[tuple],
               mode: str) -> Plan:
     """``specs``: detector name -> its frozen encoder (None for pixel detectors); ``done``: the
-    (detector, train, test, seed) keys of finished cells. In train mode every training run is
-    planned (with no tests); otherwise only those with a cell left to score."""
+    (detector, train, test, seed, perturbation) keys of finished cells. In train mode every training
+    run is planned (with no cells); otherwise only those with a cell left to score."""
     runs = []
     for detector in suite.detectors:
         for train in suite.train_sets:
             for seed in suite.seeds:
-                tests = tuple(t for t in suite.tests_for(train) if (detector, train, t, seed) not in done)
+                cells = tuple((t, p) for t in suite.tests_for(train) for p in suite.perturbations
+                              if (detector, train, t, seed, p) not in done)
                 if mode == "train":
                     runs.append(TrainingRun(detector, train, seed, ()))
-                elif tests:
-                    runs.append(TrainingRun(detector, train, seed, tests))
-    encodings: dict[EncoderSpec, list[str]] = {}
+                elif cells:
+                    runs.append(TrainingRun(detector, train, seed, cells))
+    encodings: dict[tuple[EncoderSpec, str], list[str]] = {}
     for spec in dict.fromkeys(s for s in specs.values() if s is not None):
         mine = [r for r in runs if specs[r.detector] == spec]
-        if mine:
-            encodings[spec] = paths_read(suite, dataset, mine, mode)
-    return Plan(encodings, tuple(runs), finished=len(done))
+        if not mine:
+            continue
+        encodings[spec, CLEAN] = paths_read(suite, dataset, mine, mode)
+        for perturbation in suite.perturbations[1:] if mode != "train" else ():
+            tests = dict.fromkeys(t for r in mine for t, p in r.cells if p == perturbation)
+            paths = list(dict.fromkeys(path for t in tests for path in dataset.cell(t, "test").paths))
+            if paths:
+                encodings[spec, perturbation] = paths
+    return Plan({k: v for k, v in encodings.items() if v}, tuple(runs), finished=len(done))

@@ -101,17 +101,19 @@ def load_detector(path: Path, device: torch.device, workers: int, cache_dir: Pat
     return detector, saved, features
 
 
-def predict(path: Path, inputs: Inputs, device: torch.device, workers: int, cache_dir: Path | None) -> pd.DataFrame:
-    """path, score, prediction (at the threshold chosen on val) [+ video, video_score]."""
+def predict(path: Path, inputs: Inputs, device: torch.device, workers: int, cache_dir: Path | None,
+            perturb=None) -> pd.DataFrame:
+    """path, score, prediction (at the threshold chosen on val) [+ video, video_score]; ``perturb``
+    degrades every image first, exactly as a run's perturbed test cells do."""
     detector, saved, features = load_detector(path, device, workers, cache_dir)
     samples = Samples(paths=inputs.paths, labels=np.zeros(len(inputs.paths), dtype=np.int64))
     spec = detector.frozen_encoder()
     if spec is not None:
-        samples.features = features.images(spec, samples.paths)
+        samples.features = features.images(spec, samples.paths, perturb=perturb)
     generator = torch.Generator().manual_seed(0)
     ctx = FitContext(device=device, seed=0, prompts=None, log=lambda message: None,
                      image_batches=lambda s, transform, batch_size, shuffle=False: image_batches(
-                         s.paths, s.labels, transform, batch_size, shuffle, generator, workers))
+                         s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb))
     scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
     threshold = saved["selection"]["threshold"]
     frame = pd.DataFrame({"path": inputs.paths, "score": scores, "prediction": (scores >= threshold).astype(int)})

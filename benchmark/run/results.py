@@ -17,7 +17,8 @@ from pathlib import Path
 from benchmark.files import atomic_write, to_json
 
 RESULTS = "results.jsonl"
-CELL_KEYS = ("detector", "train", "test", "seed")
+CELL_KEYS = ("detector", "train", "test", "seed", "perturbation")
+CLEAN = "none"  # the perturbation of an undegraded test set (rows written before perturbations existed)
 
 
 def read_results(run_dir: Path) -> list[dict]:
@@ -63,12 +64,14 @@ def append_result(run_dir: Path, row: dict) -> None:
 
 
 def cell_key(row: dict) -> tuple:
-    return tuple(row[k] for k in CELL_KEYS)
+    return tuple(row.get(k, CLEAN) if k == "perturbation" else row[k] for k in CELL_KEYS)
 
 
 def train_dir(out: Path, detector: str, train: str, seed: int) -> Path:
     return out / detector / f"train-{train}" / f"seed-{seed}"
 
 
-def cell_dir(out: Path, detector: str, train: str, seed: int, test: str) -> Path:
-    return train_dir(out, detector, train, seed) / f"test-{test}"
+def cell_dir(out: Path, detector: str, train: str, seed: int, test: str, perturbation: str = CLEAN) -> Path:
+    """``test-<T>`` for the clean test set, ``test-<T>__<perturbation>`` (``:`` as ``-``) for a degraded one."""
+    suffix = "" if perturbation == CLEAN else "__" + perturbation.replace(":", "-")
+    return train_dir(out, detector, train, seed) / f"test-{test}{suffix}"

@@ -27,6 +27,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FileFacts, default_cache_dir
 from benchmark.features.encoders import FeatureStore, default_workers, encoder_identity, encoder_key
 from benchmark.metrics import report_columns
+from benchmark.perturbations import parse
 from benchmark.report.render import DEMO_NOTICE
 from benchmark.report.write import report_runs
 from benchmark.run.executor import FINAL_MODEL, LocalExecutor
@@ -72,6 +73,8 @@ class Run:
         plugins = plugin_registry.collect()
         self.detectors = resolve_detectors(suite, plugins)
         self.metrics = [plugins.metrics.get(m, where=f"{suite.source}: metrics").value for m in suite.metrics]
+        self.perturbations = {name: parse(name, plugins.perturbations, f"{suite.source}: perturbations")
+                              for name in suite.perturbations}
         self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
         self.device = resolve_device(options.device)
         self.workers = default_workers() if options.workers is None else options.workers
@@ -88,10 +91,10 @@ class Run:
         self._check_test_mode()
         self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts,
                                      fast_decode=self.suite.data.fast_decode)
-        for spec, paths in self.plan.encodings.items():
+        for (spec, perturbation), paths in self.plan.encodings.items():
             # weights that cannot load fail here, before any output; a warm cache needs no model
             texts = [t for d in self.detectors if d.spec == spec for t in (*d.prompts.real, *d.prompts.fake)]
-            if self.features.needs_encoder(spec, paths, texts):
+            if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
                 self._encoder(spec)
 
     # -- setup ---------------------------------------------------------------------------------
@@ -193,7 +196,8 @@ class Run:
 
     def _executor(self) -> LocalExecutor:
         return LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
-                             self.features, self.device, self.workers, self.store, self.options.mode)
+                             self.features, self.device, self.workers, self.store, self.options.mode,
+                             self.perturbations)
 
     def _announce(self, meta: dict) -> None:
         if self.suite.data.synthetic is not None:
@@ -263,6 +267,7 @@ class Run:
             "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
                          for d in self.detectors if d.spec is not None},
             "prepare": prepare_provenance(self.suite.data, self.dataset.root),
+            "perturbations": list(self.suite.perturbations),
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),

@@ -33,9 +33,11 @@ def predictions_table(samples: Samples, scores: np.ndarray, threshold: float, by
 def write_cell(folder: Path, predictions: pd.DataFrame, row: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "test_predictions.csv", predictions.to_csv(index=False, float_format="%.9g"))
-    write_json(folder / "test_metrics.json", {k: v for k, v in row.items() if k not in ("detector", "train", "test", "seed")})
+    write_json(folder / "test_metrics.json", {k: v for k, v in row.items()
+                                              if k not in ("detector", "train", "test", "seed", "perturbation")})
     atomic_write(folder / "roc_curve.png", _roc_png(predictions["label"].to_numpy(), predictions["score"].to_numpy(),
-                                                    f"train {row['train']} -> test {row['test']}"))
+                                                    f"train {row['train']} -> test {row['test']}" + (
+        f" ({row['perturbation']})" if row.get("perturbation", "none") != "none" else "")))
 
 
 def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:

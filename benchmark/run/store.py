@@ -26,7 +26,7 @@ from benchmark.data.synthetic import FOLDER
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write, write_json
 from benchmark.run.identity import IDENTITY, changed_files_by_class, compare
-from benchmark.run.results import append_result, cell_dir, read_results, repair_results, train_dir
+from benchmark.run.results import CLEAN, append_result, cell_dir, read_results, repair_results, train_dir
 
 LOCK = ".lock"
 SPLITS = "splits.csv"
@@ -152,8 +152,8 @@ class RunStore:
     def training_dir(self, detector: str, train: str, seed: int) -> Path:
         return train_dir(self.out, detector, train, seed)
 
-    def cell_dir(self, detector: str, train: str, seed: int, test: str) -> Path:
-        return cell_dir(self.out, detector, train, seed, test)
+    def cell_dir(self, detector: str, train: str, seed: int, test: str, perturbation: str = CLEAN) -> Path:
+        return cell_dir(self.out, detector, train, seed, test, perturbation)
 
     def log(self, message: str, error: BaseException | None = None) -> None:
         """The run-level log: starts, resumes, extensions, and tracebacks of failures."""

@@ -5,7 +5,9 @@
 * ``terse``: a prompt set (``prompts: terse`` in a suite, for detectors that use text);
 * ``precision``: a metric, with its vectorised bootstrap form;
 * ``thumbnail``: an encoder library (``backbone: thumbnail:16``): an image-only "model" that
-  downsizes to 16 x 16 pixels and flattens, enough to show the interface.
+  downsizes to 16 x 16 pixels and flattens, enough to show the interface;
+* ``colour-shift``: a test-time perturbation (``perturbations: [none, colour-shift:0.2]``): a random
+  per-image colour cast of that strength.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from benchmark.detector import Detector, FitContext, Samples, check_range
 from benchmark.encoders import NO_WEIGHTS, ImageEncoder, LoadedEncoder
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import Metric
+from benchmark.perturbations import PerturbationKind
 from benchmark.prompts import PromptSet
 from benchmark.weighted import Resamples
 
@@ -85,6 +88,20 @@ class Thumbnail(ImageEncoder):
         return LoadedEncoder(preprocess=preprocess, encode_image=lambda x: x.flatten(1), image_size=side)
 
 
+def colour_shift(image, strength: float, rng: np.random.Generator):
+    """Multiply each channel by 1 +- strength (drawn per image from the seeded generator)."""
+    gains = 1 + rng.uniform(-strength, strength, 3)
+    array = np.asarray(image, dtype=np.float32) * gains
+    from PIL import Image
+
+    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+
+
+def _strength(value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError("the colour-shift strength must be in (0, 1]")
+
+
 def _precision_batch(r: Resamples) -> np.ndarray:
     tp, fp, _, _ = r.confusion  # per-resample counts at the cell's threshold
     return np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-12), 0.0)
@@ -109,3 +126,8 @@ def register_metrics(register):
 @hookimpl
 def register_encoders(register):
     register("thumbnail", Thumbnail())
+
+
+@hookimpl
+def register_perturbations(register):
+    register(PerturbationKind("colour-shift", colour_shift, _strength))
