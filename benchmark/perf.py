@@ -21,12 +21,14 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from benchmark import plugins as plugin_registry
 from benchmark.data import synthetic
 from benchmark.data.dataset import list_videos
 from benchmark.detector import EncoderSpec
 from benchmark.environment import describe_device, resolve_device
 from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import FrozenEncoder, default_workers, resolve_encoder
+from benchmark.perturbations import parse
 from benchmark.run.runner import Run, RunOptions
 from benchmark.suite import parse_suite
 
@@ -46,6 +48,8 @@ def _timed(fn):
     value = fn()
     return time.perf_counter() - start, value
 
+
+GRID = ["jpeg:50", "blur:2", "resize:0.5", "noise:0.05", "jpeg:30"]  # five degradations for the cost figure
 
 def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32-alt", limit: int | None = 100,
              epochs: int = 15, workers: int | None = None, device: str = "auto", console: Console | None = None,
@@ -94,6 +98,12 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
     t_pipeline, exact = _timed(lambda: encoder.encode_paths(paths))
     fast = FrozenEncoder(spec, torch_device, workers=workers, fast_decode=True)
     t_fast, drafted = _timed(lambda: fast.encode_paths(paths))
+    # a perturbation grid: P degraded passes over the test images vs P clean passes
+    kinds = plugin_registry.collect().perturbations
+    grid = [parse(p, kinds, "perf") for p in GRID]
+    tests = list(dict.fromkeys(p for t in cold_run.suite.classes for p in cold_run.dataset.cell(t, "test").paths))
+    t_clean_pass, _ = _timed(lambda: encoder.encode_paths(tests))
+    t_grid, _ = _timed(lambda: [list(encoder.iter_encode(tests, perturb)) for perturb in grid])
 
     t_cold, _ = _timed(cold_run.run)
     cold_counts = dict(cold_run.features.counts)
@@ -138,5 +148,7 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
         "warm_models_loaded": warm_run.features.counts["models_loaded"],
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "cache_bytes_per_image": round(cache.bytes_on_disk() / entries, 1),
+        "perturbation_grid": GRID,
+        "perturbation_grid_over_clean_passes": round(t_grid / (len(grid) * t_clean_pass), 3),
         "work_dir": str(work),
     }

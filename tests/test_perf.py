@@ -12,7 +12,7 @@ def test_perf_prints_every_figure(tmp_path, tiny_backbone):
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     for key in ("encoder_img_s", "pipeline_img_s", "suite_over_pipeline", "seed_loop_over_suite",
-                "cold_over_warm", "peak_rss_mb", "cache_bytes_per_image"):
+                "cold_over_warm", "peak_rss_mb", "cache_bytes_per_image", "perturbation_grid_over_clean_passes"):
         assert figures[key] > 0, key
     assert figures["cold_images_encoded"] == figures["images"] == 18
     assert figures["warm_images_encoded"] == 0 and figures["warm_models_loaded"] == 0
