@@ -184,6 +184,10 @@ def _validate(args, console: Console) -> int:
     resolve_detectors(suite, registry)
     for metric in suite.metrics:
         registry.metrics.get(metric, where=f"{suite.source}: metrics")
+    from benchmark.perturbations import parse
+
+    for name in suite.perturbations:
+        parse(name, registry.perturbations, f"{suite.source}: perturbations")
     if args.data_dir or (suite.data.root and suite.data.synthetic is None):
         _validate_data(suite, args.data_dir, console)
     else:

@@ -54,6 +54,7 @@ def test_bad_perturbations_are_one_line(tmp_path, capsys, faces_root, value, mes
                         f"perturbations: {value}\n")
     assert_refused(run_main(capsys, "run", suite, "--data-dir", faces_root, "--output-dir", tmp_path / "run"),
                    message, tmp_path / "run")
+    assert_refused(run_main(capsys, "validate", suite), message)
 
 
 SUITE = ("name: robust\ndata: {real: Real_youtube}\npairings: [{train: FaceSwap, test: [FaceSwap, NeuralTextures]}]\n"

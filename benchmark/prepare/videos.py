@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmark.data.splits import evenly_spaced
 from benchmark.files import atomic_write, write_json
-from benchmark.prepare.faces import DlibHog, crop_face
+from benchmark.prepare.faces import DlibHog, FaceFinder, crop_face
 from benchmark.prepare.frames import Video, VideoError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
@@ -42,7 +42,7 @@ class Job:
     cls: str
 
 
-def prepare_video(job: Job, settings: Settings, finder=None) -> dict:
+def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None) -> dict:
     """One video -> ``job.target``/0000.png ...; returns its record. Never raises for a bad video."""
     record = {"video": job.target.name, "class": job.cls, "source": str(job.source), "frames_wanted": settings.frames,
               "frames_in_video": 0,
