@@ -106,9 +106,11 @@ def robustness_figure(study: Study, label: str, name: str) -> plt.Figure:
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.2), dpi=90, squeeze=False, sharey=True)
     for ax, kind in zip(axes[0], kinds):
         rows = table[table["kind"] == kind].sort_values("param")
-        ax.plot(rows["param"], rows["value"], "o-", label=kind)
-        if rows["value_lo"].notna().all():
-            ax.fill_between(rows["param"], rows["value_lo"], rows["value_hi"], alpha=0.2)
+        intervals = rows["value_lo"].notna().all()
+        errors = [rows["value"] - rows["value_lo"], rows["value_hi"] - rows["value"]] if intervals else None
+        ax.errorbar(rows["param"], rows["value"], yerr=errors, fmt="o-", capsize=3, label=kind)
+        if intervals and len(rows) > 1:
+            ax.fill_between(rows["param"], rows["value_lo"], rows["value_hi"], alpha=0.15)
         ax.axhline(clean, linestyle="--", color="grey", linewidth=1, label="clean")
         if getattr(registered.get(kind), "worse_when", "higher") == "lower":
             ax.invert_xaxis()  # lower quality or scale is more severe: severity grows to the right
