@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +19,16 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.metrics import VIDEO_SCORES
 from benchmark.perturbations import PRESETS, expand
+from benchmark.suite_sections import (
+    SEED_RANGE,
+    ClassSet,
+    ReportConfig,
+    check_name,
+    is_number,
+    names,
+    parse_report,
+    parse_sets,
+)
 from benchmark.yaml_input import apply_override, parse_yaml
 
 # key -> default; a dict is a nested section; ANY marks free-form content checked elsewhere
@@ -66,15 +75,6 @@ SCHEMA: dict[str, Any] = {
 LAYOUTS = ("folders", "ffpp", "manifest")
 BAD_IMAGE_POLICIES = ("skip", "fail")
 ALL = "all"  # `test: all`: every manipulation class of the data
-SEED_RANGE = (0, 2**32 - 1)  # numpy's seed range
-
-
-@dataclass(frozen=True)
-class ClassSet:
-    """A named train or test set: its own real classes and fake classes (e.g. Celeb-DF's)."""
-
-    real: tuple[str, ...]
-    fake: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -106,19 +106,6 @@ class Selection:
     epoch: str = "best"
     threshold: str | float = "val"
     oracle: bool = False
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    bootstrap: int = 1000
-    confidence: float = 0.95
-    bootstrap_seed: int = 0
-    roc_scale: str = "linear"
-    figures: tuple[str, ...] = ("png",)
-
-
-ROC_SCALES = ("linear", "log")
-FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)
@@ -227,24 +214,6 @@ def _check_keys(raw: dict, schema: dict, prefix: str, source: str) -> dict:
     return out
 
 
-def check_name(value, key: str, source: str) -> str:
-    """Names become folder names in the run dir: nothing that could point outside it."""
-    if not isinstance(value, str) or not value.strip():
-        raise BenchmarkError(f"{source}: '{key}' must be a non-empty name")
-    if any(c in value for c in "/\\\0") or value.startswith(".") or value != value.strip():
-        raise BenchmarkError(f"{source}: '{key}' must be a plain folder name (no path separators, no leading '.' "
-                             f"or spaces), got {value!r}")
-    return value
-
-
-def _names(value, key: str, source: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise BenchmarkError(f"{source}: '{key}' must be a name or a non-empty list of names")
-    return tuple(check_name(v, f"{key}[{i}]", source) for i, v in enumerate(value))
-
-
 def check_prompts(value, key: str, source: str) -> None:
     """A prompt set: the name of a registered one, or inline ``{real: [...], fake: [...]}``."""
     if isinstance(value, str) and value:
@@ -257,15 +226,11 @@ def check_prompts(value, key: str, source: str) -> None:
                          f"{{real: [text, ...], fake: [text, ...]}}")
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _parse_pairings(pairings, source: str) -> list[Pairing]:
     if isinstance(pairings, dict):  # {matrix: [A, B, ...]}: every train x every test
         if set(pairings) != {"matrix"}:
             raise BenchmarkError(f"{source}: 'pairings' as a mapping takes only 'matrix: [A, B, ...]'")
-        classes = _names(pairings["matrix"], "pairings.matrix", source)
+        classes = names(pairings["matrix"], "pairings.matrix", source)
         return [Pairing(c, classes) for c in classes]
     if not isinstance(pairings, list) or not pairings:
         raise BenchmarkError(f"{source}: 'pairings' must be a non-empty list of {{train: X, test: [Y, ...]}} "
@@ -279,7 +244,7 @@ def _parse_pairings(pairings, source: str) -> list[Pairing]:
             if k not in ("train", "test"):
                 raise BenchmarkError(f"{source}: unknown suite key '{key}.{k}' (expected train, test)")
         train = check_name(pairing.get("train"), f"{key}.train", source)
-        parsed.append(Pairing(train, _names(pairing.get("test"), f"{key}.test", source)))
+        parsed.append(Pairing(train, names(pairing.get("test"), f"{key}.test", source)))
     return parsed
 
 
@@ -299,7 +264,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     for part, fraction in split.items():
         if part not in ("train", "val", "test"):
             raise BenchmarkError(f"{source}: unknown suite key 'data.split.{part}' (expected train, val, test)")
-        if not _is_number(fraction) or not 0 < fraction < 1:
+        if not is_number(fraction) or not 0 < fraction < 1:
             raise BenchmarkError(f"{source}: 'data.split.{part}' must be a fraction between 0 and 1, got {fraction!r}")
     if set(split) != {"train", "val", "test"}:
         raise BenchmarkError(f"{source}: 'data.split' needs train, val and test fractions")
@@ -317,7 +282,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             raise BenchmarkError(f"{source}: 'data.{flag}' must be true or false")
     if data["on_bad_image"] not in BAD_IMAGE_POLICIES:
         raise BenchmarkError(f"{source}: 'data.on_bad_image' must be skip or fail, got {data['on_bad_image']!r}")
-    if not _is_number(data["max_bad_fraction"]) or not 0 <= data["max_bad_fraction"] < 1:
+    if not is_number(data["max_bad_fraction"]) or not 0 <= data["max_bad_fraction"] < 1:
         raise BenchmarkError(f"{source}: 'data.max_bad_fraction' must be a fraction in [0, 1), "
                              f"got {data['max_bad_fraction']!r}")
     if data["video_score"] not in VIDEO_SCORES:
@@ -328,7 +293,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     manifests = [manifest] if isinstance(manifest, str) else manifest
     if not isinstance(manifests, list) or not manifests or not all(isinstance(m, str) and m for m in manifests):
         raise BenchmarkError(f"{source}: 'data.manifest' must be a CSV file or a list of them, got {manifest!r}")
-    sets = _parse_sets(raw["sets"], data["real"], source)
+    sets = parse_sets(raw["sets"], data["real"], source)
     perturbations = raw["perturbations"]
     if isinstance(perturbations, str):
         perturbations = [perturbations]
@@ -341,7 +306,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     if not isinstance(selection["oracle"], bool):
         raise BenchmarkError(f"{source}: 'selection.oracle' must be true or false")
     threshold = selection["threshold"]
-    if threshold != "val" and not (_is_number(threshold) and 0 <= threshold <= 1):
+    if threshold != "val" and not (is_number(threshold) and 0 <= threshold <= 1):
         raise BenchmarkError(f"{source}: 'selection.threshold' must be val or a number in [0, 1], got {threshold!r}")
     if data["synthetic"] is not None and not isinstance(data["synthetic"], dict):
         raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
@@ -384,7 +349,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         duplicate = next(s for s in seeds if seeds.count(s) > 1)
         raise BenchmarkError(f"{source}: 'seeds' lists {duplicate} twice; each seed runs once")
     raw["seeds"] = seeds
-    metrics = _names(raw["metrics"], "metrics", source)
+    metrics = names(raw["metrics"], "metrics", source)
     if len(set(metrics)) != len(metrics):
         raise BenchmarkError(f"{source}: 'metrics' lists a metric twice")
 
@@ -419,53 +384,6 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         source=source,
         raw=raw,
     )
-
-
-def _parse_sets(value, real: str, source: str) -> dict[str, ClassSet]:
-    """``sets: {NAME: {real: [...], fake: [...]}}``; a class is real everywhere or fake everywhere."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BenchmarkError(f"{source}: 'sets' must map set names to {{real: [classes], fake: [classes]}}")
-    sets, kinds = {}, {real: "real"}
-    for name, spec in value.items():
-        check_name(name, f"sets.{name}", source)
-        if not isinstance(spec, dict) or set(spec) != {"real", "fake"}:
-            raise BenchmarkError(f"{source}: 'sets.{name}' must have exactly the keys real and fake, "
-                                 f"e.g. {{real: [Celeb-real], fake: [Celeb-synthesis]}}")
-        parts = {kind: _names(spec[kind], f"sets.{name}.{kind}", source) for kind in ("real", "fake")}
-        for kind, classes in parts.items():
-            for cls in classes:
-                if kinds.setdefault(cls, kind) != kind:
-                    raise BenchmarkError(f"{source}: 'sets.{name}.{kind}' lists '{cls}', which is {kinds[cls]} "
-                                         "elsewhere; a class is real everywhere or fake everywhere")
-        sets[name] = ClassSet(parts["real"], parts["fake"])
-    for name in sets:
-        if name in kinds:
-            raise BenchmarkError(f"{source}: set name '{name}' is also a class name; rename the set")
-    return sets
-
-
-def parse_report(report: Mapping, key: str, source: str) -> ReportConfig:
-    """The report section (also used for `benchmark report` flags, named by ``key``)."""
-    bootstrap = report["bootstrap"]
-    if not isinstance(bootstrap, int) or isinstance(bootstrap, bool) or not 0 <= bootstrap <= 100_000:
-        raise BenchmarkError(f"{source}: '{key}.bootstrap' must be a whole number of resamples, 0 to 100000 "
-                             f"(0 turns intervals off), got {bootstrap!r}")
-    confidence = report["confidence"]
-    if not _is_number(confidence) or not 0.5 <= confidence < 1:
-        raise BenchmarkError(f"{source}: '{key}.confidence' must be a level such as 0.95 (0.5 to <1), got {confidence!r}")
-    seed = report["bootstrap_seed"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise BenchmarkError(f"{source}: '{key}.bootstrap_seed' must be an integer 0..{SEED_RANGE[1]}, got {seed!r}")
-    if report["roc_scale"] not in ROC_SCALES:
-        raise BenchmarkError(f"{source}: '{key}.roc_scale' must be linear or log, got {report['roc_scale']!r}")
-    figures = [report["figures"]] if isinstance(report["figures"], str) else report["figures"]
-    if not isinstance(figures, list) or not figures or any(f not in FIGURE_FORMATS for f in figures):
-        raise BenchmarkError(f"{source}: '{key}.figures' must list formats among {', '.join(FIGURE_FORMATS)}, "
-                             f"got {report['figures']!r}")
-    return ReportConfig(bootstrap=bootstrap, confidence=float(confidence), bootstrap_seed=seed,
-                        roc_scale=report["roc_scale"], figures=tuple(dict.fromkeys(figures)))
 
 
 def _plain(value):
