@@ -214,7 +214,7 @@ def _validate_data(suite, data_dir, console: Console) -> None:
         table.add_row(cls, *row.tolist())
     console.print(table)
     for warning in run.audit["warnings"]:
-        console.print(f"[yellow]audit warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]audit warning:[/] {escape(warning)}", highlight=False)
 
 
 def _plugins(args, console: Console) -> int:
@@ -229,9 +229,9 @@ def _plugins(args, console: Console) -> int:
     console.print(table)
     # problems in full below the table, where a long reason is never folded into a narrow column
     for name, why in found.conflicts():
-        console.print(f"[red]broken[/] {name}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[red]broken[/] {escape(name)}: {escape(why)}", highlight=False, soft_wrap=True)
     for plugin, why in found.broken:
-        console.print(f"[red]broken[/] plugin {plugin}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"[red]broken[/] plugin {escape(plugin)}: {escape(why)}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -334,7 +334,7 @@ def _prepare(args, console: Console) -> int:
         short = record["frames_written"] < record["frames_wanted"] and record["failure"] is None
         if record["failure"] or (short and record["frames_in_video"] >= record["frames_wanted"]):
             why = record["failure"] or f"only {record['frames_written']} frames with a face"
-            console.print(f"[yellow]video {record['source']}:[/] {why}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]video {escape(record['source'])}:[/] {escape(why)}", highlight=False, soft_wrap=True)
     console.print(f"wrote {root / 'prepare.json'} and {root / 'manifest.csv'}", highlight=False, soft_wrap=True)
     return 0
 

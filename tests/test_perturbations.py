@@ -96,15 +96,12 @@ def test_degraded_cells_are_a_report_dimension(robust_run):
     base, _, _ = robust_run
     rows = [json.loads(r) for r in (base / "run" / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 2 * len(PERTURBED) and {r["perturbation"] for r in rows} == set(PERTURBED)
-    cell = base / "run" / "pixel-cnn" / "train-FaceSwap" / "seed-42"
-    clean = pd.read_csv(cell / "test-FaceSwap" / "test_predictions.csv")
     for detector in ("pixel-cnn", "clip-adapter"):
         folder = base / "run" / detector / "train-FaceSwap" / "seed-42"
         degraded = pd.read_csv(folder / "test-FaceSwap__jpeg-30" / "test_predictions.csv")
         original = pd.read_csv(folder / "test-FaceSwap" / "test_predictions.csv")
         assert list(degraded.path) == list(original.path)
         assert not np.allclose(degraded.score, original.score)  # the degradation reached the detector
-    assert len(clean) > 0
     report = (base / "run" / "report.md").read_text()
     assert "## Robustness: AUC (higher is better)" in report and "| jpeg:30 |" in report
     assert "figures/robustness_pixel-cnn_auc.png" in report
@@ -116,8 +113,7 @@ def test_degraded_cells_are_a_report_dimension(robust_run):
 
 def test_a_new_perturbation_needs_extend_and_predict_applies_one(robust_run, capsys, tmp_path):
     base, data, args = robust_run
-    bigger = [a if not a.endswith("suite.yaml") else a for a in args]
-    code, _, err = run_main(capsys, *bigger, "--output-dir", base / "run", "--set",
+    code, _, err = run_main(capsys, *args, "--output-dir", base / "run", "--set",
                             f"perturbations=[{', '.join(PERTURBED)}, blur:1]")
     assert code == 2 and "perturbation blur:1" in err and "--extend" in err
     code, out, err = run_main(capsys, "predict", base / "run", "--detector", "pixel-cnn", "--train", "FaceSwap",

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from benchmark.report.compare import leaderboard, paired, robustness
@@ -288,7 +289,7 @@ def render_console(study: Study, notes: list[str], console: Console) -> None:
     if any(s.run.meta.get("demo") for s in study.systems):
         console.print(f"[bold yellow]{DEMO_NOTICE}[/]")
     for note in notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for label in study.labels:
         _print(console, cells_table(study, label, study.headline), f"{label}", "train -> test")
     for a, b in pairs(study):
@@ -302,7 +303,7 @@ def render_console(study: Study, notes: list[str], console: Console) -> None:
     for name in study.headline:
         _print(console, leaderboard_table(study, name), f"Leaderboard: {title(study, name)}", "detector")
     for warning in shortcut_warnings(study):
-        console.print(f"[yellow]shortcut warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]shortcut warning:[/] {escape(warning)}", highlight=False)
     summary = summary_line(study)
     if summary:
         console.print(f"[bold]{summary}[/]", highlight=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark import plugins as plugin_registry
@@ -207,7 +208,7 @@ class Run:
         self.console.print(f"[bold]{self.suite.name}[/]: {len(self.dataset.samples)} images, device "
                            f"{meta['device']}, output {self.out}{what}")
         for warning in self.audit["warnings"]:
-            self.console.print(f"[yellow]audit warning:[/] {warning}", highlight=False)
+            self.console.print(f"[yellow]audit warning:[/] {escape(warning)}", highlight=False)
 
     def _finish(self, meta: dict, failure: BaseException | None) -> None:
         """Meta and report cover every finished cell, also after a failure (best effort then)."""
