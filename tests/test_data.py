@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from torchvision import transforms
 
 from benchmark.data.dataset import load_dataset
-from benchmark.data.images import load_rgb
+from benchmark.data.images import image_batches, load_rgb
 from benchmark.data.splits import split_groups
 from benchmark.errors import BenchmarkError
 from benchmark.suite import DataConfig
@@ -90,3 +92,26 @@ def test_fast_decode_reads_large_jpegs_at_reduced_scale(tmp_path):
     assert load_rgb(str(tmp_path / "big.jpg")).size == (600, 600)
     assert load_rgb(str(tmp_path / "big.jpg"), draft_size=224).size == (300, 300)  # 1/2 scale still covers 224
     assert load_rgb(str(tmp_path / "big.png"), draft_size=224).size == (600, 600)  # PNG has no draft mode
+
+
+def test_augmentation_does_not_depend_on_the_decoding_workers(tmp_path):
+    """Random crops and flips draw from the pass's seed and the image's index, not from whichever
+    process decodes it: --workers 0, 2 (or a Ray worker) train on the same pixels."""
+    root = make_class_folders(tmp_path / "d", {"Real": (0, 0, 0)}, videos=6, frames=2)
+    paths = sorted(str(p) for p in root.rglob("*.*"))
+    augment = transforms.Compose([transforms.Resize((40, 40)), transforms.RandomCrop(32),
+                                  transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+
+    def two_passes(workers: int) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(3)
+        return [images for _ in range(2) for images, _ in
+                image_batches(paths, np.zeros(len(paths)), augment, 5, True, generator, workers)]
+
+    torch.manual_seed(0)
+    alone = two_passes(0)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(1))  # the global RNG was left alone (dropout draws from it)
+    parallel = two_passes(2)
+    assert len(alone) == len(parallel) and all(torch.equal(a, b) for a, b in zip(alone, parallel))
+    assert not torch.equal(alone[0], alone[len(alone) // 2])  # each pass draws new crops and order

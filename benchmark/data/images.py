@@ -75,8 +75,12 @@ class ImageFiles(torch.utils.data.Dataset):
     """Paths -> (tensor, index, error). A file that cannot be read is reported by the main process
     with its path instead of a worker traceback."""
 
-    def __init__(self, paths: list[str], transform, draft_size: int | None = None, perturb=None, keys=None):
+    def __init__(self, paths: list[str], transform, draft_size: int | None = None, perturb=None, keys=None,
+                 seed: int | None = None):
         self.paths = paths
+        # random augmentation draws from (seed, index), never from whichever process decodes the image:
+        # the same numbers with any --workers, locally or on a Ray worker
+        self.seed = seed
         self.transform = transform
         self.draft_size = draft_size
         self.perturb = perturb  # a test-time degradation, applied to the decoded RGB image
@@ -90,7 +94,11 @@ class ImageFiles(torch.utils.data.Dataset):
             image = load_rgb(self.paths[index], self.draft_size)
             if self.perturb is not None:
                 image = self.perturb(image, self.keys[index])
-            return self.transform(image), index, ""
+            if self.seed is None:
+                return self.transform(image), index, ""
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed((self.seed + index) % 2**63)
+                return self.transform(image), index, ""
         except Exception as e:  # noqa: BLE001 - any decode failure is reported with its path
             return None, index, f"{type(e).__name__}: {e}"
 
@@ -122,8 +130,9 @@ def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, gene
                   workers: int, perturb=None):
     """(images, labels) batches for detectors that train on pixels; decoding runs in workers.
     ``generator`` lives as long as the training run: each shuffled pass draws a new order from it."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))  # this pass's augmentation
     loader = torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform, perturb=perturb),
+        ImageFiles(list(paths), transform, perturb=perturb, seed=seed),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
