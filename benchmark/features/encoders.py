@@ -42,10 +42,13 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+BATCH_SIZE = 64  # images per encoder call; a Ray shard is a whole number of batches, so its batches match
+
+
 class FrozenEncoder:
     """One loaded frozen model; encodes images (by path) and text, L2-normalised, float32 on CPU."""
 
-    def __init__(self, spec: EncoderSpec, device: torch.device, workers: int = 0, batch_size: int = 64,
+    def __init__(self, spec: EncoderSpec, device: torch.device, workers: int = 0, batch_size: int = BATCH_SIZE,
                  fast_decode: bool = False):
         self.spec = spec
         self.device = device
@@ -135,11 +138,12 @@ class FeatureStore:
         self.caches: dict[tuple, EmbeddingCache] = {}
         self.keys: dict[tuple, str] = {}
         self.memory: dict[tuple, dict[str, torch.Tensor]] = {}
+        self.text_memory: dict[EncoderSpec, dict[str, torch.Tensor]] = {}
         self.counts = {"images_encoded": 0, "cache_hits": 0, "models_loaded": 0, "damaged_shards_rebuilt": 0}
 
     def key(self, spec: EncoderSpec, perturb=None) -> str:
         """The encoder's identity (see :func:`encoder_key`), plus the perturbation's, computed once."""
-        name = perturb.name if perturb is not None else CLEAN
+        name = _name(perturb)
         if (spec, name) not in self.keys:
             key = encoder_key(spec, self.file_hash, self.fast_decode)
             if perturb is not None and perturb.identity:
@@ -151,7 +155,7 @@ class FeatureStore:
     def _cache(self, spec: EncoderSpec, perturb=None) -> EmbeddingCache | None:
         if self.cache_root is None:
             return None
-        slot = (spec, perturb.name if perturb is not None else CLEAN)
+        slot = (spec, _name(perturb))
         if slot not in self.caches:
             self.caches[slot] = EmbeddingCache(self.cache_root, self.key(spec, perturb))
             self.counts["damaged_shards_rebuilt"] += self.caches[slot].rebuilt
@@ -171,26 +175,58 @@ class FeatureStore:
 
     def images(self, spec: EncoderSpec, paths: list[str], progress=None, perturb=None) -> torch.Tensor:
         """(len(paths), dim) normalised float32 embeddings (of the images degraded by ``perturb``)."""
-        memory = self.memory.setdefault((spec, perturb.name if perturb is not None else CLEAN), {})
-        cache = self._cache(spec, perturb)
         digests = [self.file_hash(p) for p in paths]
+        missing_paths, missing = self.pending(spec, paths, perturb, digests)
+        if missing:
+            self._encode(spec, missing_paths, missing, progress, perturb)
+        memory = self.memory[spec, _name(perturb)]
+        return torch.stack([memory[d] for d in digests])
+
+    def pending(self, spec: EncoderSpec, paths: list[str], perturb=None, digests=None) -> tuple[list[str], list[str]]:
+        """(paths, content digests) of the images still to encode, one path per content, in order;
+        everything else is read from the cache into memory."""
+        memory = self.memory.setdefault((spec, _name(perturb)), {})
         wanted = {}  # content digest -> one path with that content
-        for digest, path in zip(digests, paths):
+        for path, digest in zip(paths, digests or [self.file_hash(p) for p in paths]):
             if digest not in memory:
                 wanted.setdefault(digest, path)
+        cache = self._cache(spec, perturb)
         if cache is not None:
             hits = [d for d in wanted if d in cache]
             if hits:
                 memory.update(zip(hits, torch.from_numpy(cache.get(hits))))
                 self.counts["cache_hits"] += len(hits)
         missing = [d for d in wanted if d not in memory]
-        if missing:
-            self._encode(spec, [wanted[d] for d in missing], missing, memory, cache, progress, perturb)
-        return torch.stack([memory[d] for d in digests])
+        return [wanted[d] for d in missing], missing
 
-    def _encode(self, spec, paths, digests, memory, cache, progress, perturb=None) -> None:
+    def add(self, spec: EncoderSpec, digests: list[str], embeddings: torch.Tensor, perturb=None) -> None:
+        """Embeddings encoded elsewhere (a Ray task): into memory, and committed to the cache as one shard."""
+        self.memory.setdefault((spec, _name(perturb)), {}).update(zip(digests, embeddings))
+        self.counts["images_encoded"] += len(digests)
+        cache = self._cache(spec, perturb)
+        if cache is not None:
+            cache.put(digests, embeddings.numpy())
+
+    def snapshot(self, spec: EncoderSpec) -> dict:
+        """What a worker needs to train on ``spec`` without the model or the cache: its embeddings in
+        memory (as float16: they are float16-rounded already), its text embeddings and its keys."""
+        images = {slot: (list(rows), torch.stack(list(rows.values())).half() if rows else None)
+                  for slot, rows in self.memory.items() if slot[0] == spec}
+        return {"images": images, "texts": {spec: self.text_memory.get(spec, {})},
+                "keys": {slot: key for slot, key in self.keys.items() if slot[0] == spec}}
+
+    def preload(self, snapshot: dict) -> None:
+        for slot, (digests, matrix) in snapshot["images"].items():
+            if matrix is not None:
+                self.memory.setdefault(slot, {}).update(zip(digests, matrix.float()))
+        for spec, rows in snapshot["texts"].items():
+            self.text_memory.setdefault(spec, {}).update(rows)
+        self.keys.update(snapshot["keys"])
+
+    def _encode(self, spec, paths, digests, progress, perturb=None) -> None:
         """Encode ``paths``, committing a cache shard every SHARD_ROWS images, so a kill during a
         long pass loses at most one shard of work."""
+        memory, cache = self.memory[spec, _name(perturb)], self._cache(spec, perturb)
         what = f" ({perturb.name})" if perturb is not None and perturb.identity else ""
         task = progress.add_task(f"encode {spec.model}{what}", total=len(paths), stats="") if progress else None
         pending: list[int] = []
@@ -210,14 +246,23 @@ class FeatureStore:
             progress.remove_task(task)
 
     def texts(self, spec: EncoderSpec, texts: list[str]) -> torch.Tensor:
-        cache = self._cache(spec)  # text is never perturbed
-        keys = [_text_key(t) for t in texts]
-        if cache is not None and all(k in cache for k in keys):
-            return torch.from_numpy(cache.get(keys))
-        embeddings = self.encoder(spec).encode_text(texts)
-        if cache is not None:
-            cache.put(keys, embeddings.numpy())
-        return embeddings
+        memory = self.text_memory.setdefault(spec, {})
+        missing = [t for t in dict.fromkeys(texts) if t not in memory]
+        if missing:
+            cache = self._cache(spec)  # text is never perturbed
+            keys = [_text_key(t) for t in missing]
+            if cache is not None and all(k in cache for k in keys):
+                embeddings = torch.from_numpy(cache.get(keys))
+            else:
+                embeddings = self.encoder(spec).encode_text(missing)
+                if cache is not None:
+                    cache.put(keys, embeddings.numpy())
+            memory.update(zip(missing, embeddings))
+        return torch.stack([memory[t] for t in texts])
+
+
+def _name(perturb) -> str:
+    return perturb.name if perturb is not None else CLEAN
 
 
 def _text_key(text: str) -> str:
