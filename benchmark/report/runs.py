@@ -76,10 +76,26 @@ def load_run_data(run_dir: str | Path) -> RunData:
     if not rows:
         raise BenchmarkError(f"{path / RESULTS}: the run has no finished cells yet; run "
                              f"`benchmark run {path / 'suite.yaml'}` to finish it")
-    data = RunData(path, meta, rows, _suite(path), _splits(path))
+    suite = _suite(path)
+    data = RunData(path, meta, in_suite_order(rows, suite), suite, _splits(path))
     for row in rows:
         data.predictions[cell_key(row)] = _predictions(data, row)
     return data
+
+
+def in_suite_order(rows: list[dict], suite: dict) -> list[dict]:
+    """Rows in the suite's order of detectors, training sets, tests, seeds and perturbations, as a
+    local run writes them: a Ray run finishes cells in any order, and its report must not differ."""
+    pairings = [p for p in suite.get("pairings") or [] if isinstance(p, dict)]
+    tests = [t for p in pairings for t in (p.get("test") if isinstance(p.get("test"), list) else [p.get("test")])]
+    orders = {"detector": list(suite.get("detectors") or []), "train": [p.get("train") for p in pairings],
+              "test": tests, "seed": list(suite.get("seeds") or []), "perturbation": list(suite.get("perturbations") or [])}
+
+    def position(row: dict) -> tuple:
+        key = dict(zip(CELL_KEYS, cell_key(row)))
+        return tuple(orders[k].index(key[k]) if key[k] in orders[k] else len(orders[k]) for k in CELL_KEYS)
+
+    return sorted(rows, key=position)  # stable: what the suite does not order stays as written
 
 
 def _suite(path: Path) -> dict:
