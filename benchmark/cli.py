@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="train and test (default), train only, or test saved final_model.pth files")
     run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     run.add_argument("--workers", type=_non_negative, default=None, help="image decoding processes (default: cores - 1)")
+    run.add_argument("--executor", default="local", choices=["local", "ray"],
+                     help="local (this process) or ray (tasks on a Ray instance: all GPUs of this machine, or a cluster)")
+    run.add_argument("--address", help="with --executor ray: join this Ray cluster (auto, or host:port) instead of "
+                                       "starting a local one")
+    run.add_argument("--threads", type=_positive, default=None, help="torch threads on CPU (default: every core; with "
+                     "--executor ray: per task, default 1); pixel detectors' CPU numbers depend on it")
     run.add_argument("--cache-dir", help="embedding cache (default $XDG_CACHE_HOME/forgery-benchmark, else ~/.cache/...)")
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     run.add_argument("--extend", action="store_true",
@@ -74,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--epochs", type=int, default=15)
     perf.add_argument("--workers", type=int, default=None)
     perf.add_argument("--device", default="auto")
+    perf.add_argument("--ray", metavar="SUITE", help="instead: time SUITE with --executor local and ray, and encoding "
+                      "on Ray workers vs the local pipeline (needs the ray extra)")
     perf.add_argument("--report", action="store_true", help="instead: time `benchmark report` on a fabricated 4 x 4 "
                       "matrix x 3 detectors x 3 seeds study, 10,000 images per cell, 1000 bootstrap resamples")
     perf.add_argument("--report-images", type=_positive, default=10_000, help="with --report: test images per cell")
@@ -169,7 +177,8 @@ def _run(args, console: Console) -> int:
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
                          mode=args.mode, device=args.device, workers=args.workers,
                          cache_dir=Path(args.cache_dir) if args.cache_dir else None, no_cache=args.no_cache,
-                         extend=args.extend, console=console, command=args.command_line)
+                         extend=args.extend, console=console, command=args.command_line, executor=args.executor,
+                         address=args.address, threads=args.threads)
     Run(suite, options).run()
     return 0
 
@@ -291,6 +300,11 @@ def _perf(args, console: Console) -> int:
 
         with tempfile.TemporaryDirectory() as scratch:
             print(json.dumps(report_perf(Path(scratch) / "study", images_per_cell=args.report_images), indent=2))
+        return 0
+    if args.ray:
+        from benchmark.perf_ray import run_ray_perf
+
+        print(json.dumps(run_ray_perf(args.ray, device=args.device, console=Console(stderr=True)), indent=2))
         return 0
     figures = run_perf(args.data_dir, console=Console(stderr=True), real=args.real, backbone=args.backbone, pretrained=args.pretrained, limit=args.limit or None,
                        epochs=args.epochs, workers=args.workers, device=args.device)

@@ -70,12 +70,12 @@ class LocalExecutor:
         # one decoding pass over every image the run reads, before any training: a single
         # pipeline keeps the encoder busy, where one per cell would restart it each time
         for (spec, perturbation), paths in plan.encodings.items():
-            self.features.images(spec, paths, progress, self._perturbation(perturbation))
+            self.features.images(spec, paths, progress, self.perturbation(perturbation))
         for run in plan.runs:
-            self._training_run(run, progress)
+            self.training_run(run, progress)
 
     # -- one training run ------------------------------------------------------------------------
-    def _training_run(self, run: TrainingRun, progress: Progress) -> None:
+    def training_run(self, run: TrainingRun, progress: Progress) -> None:
         resolved = self.detectors[run.detector]
         folder = self.store.training_dir(run.detector, run.train, run.seed)
         folder.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ class LocalExecutor:
             progress=epoch_progress, image_batches=batches, batch_generator=generator,
         )
 
-    def _perturbation(self, name: str) -> Perturbation | None:
+    def perturbation(self, name: str) -> Perturbation | None:
         return None if name == CLEAN else self.perturbations[name]
 
     def _with_features(self, detector: Detector, samples: Samples, progress: Progress, perturb=None) -> Samples:
@@ -176,7 +176,7 @@ class LocalExecutor:
                     log) -> None:
         """A test set (clean, or degraded by ``perturbation``) is scored once, by the model selected on
         val, at the threshold chosen on val (on clean data: the degradation is unknown in advance)."""
-        perturb = self._perturbation(perturbation)
+        perturb = self.perturbation(perturbation)
         samples = self._with_features(detector, self.dataset.cell(test, "test"), progress, perturb)
         if perturb is not None:  # a pixel detector reads the degraded pixels through the same path
             generator, workers = ctx.batch_generator, self.workers

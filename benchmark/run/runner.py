@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -40,6 +41,7 @@ from benchmark.run.store import RunStore
 from benchmark.suite import ALL, Suite
 
 MODES = ("both", "train", "test")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -52,6 +54,9 @@ class RunOptions:
     cache_dir: Path | None = None  # default: $XDG_CACHE_HOME/forgery-benchmark
     no_cache: bool = False
     extend: bool = False  # allow additive changes (seeds, tests, detectors, metrics) to a finished run
+    executor: str = "local"  # or "ray": tasks on a Ray instance (see benchmark.run.ray_executor)
+    address: str | None = None  # with ray: a cluster to join ("auto", host:port); None starts a local one
+    threads: int | None = None  # torch threads on CPU (local: default all cores; ray: per CPU task, default 1)
     command: str = field(default_factory=lambda: " ".join(["benchmark", *sys.argv[1:]]))  # recorded in meta
     console: Console = field(default_factory=lambda: Console(stderr=False))
 
@@ -66,6 +71,10 @@ class Run:
     def __init__(self, suite: Suite, options: RunOptions):
         if options.mode not in MODES:
             raise BenchmarkError(f"--mode must be one of {', '.join(MODES)}, got {options.mode!r}")
+        if options.executor not in EXECUTORS:
+            raise BenchmarkError(f"--executor must be one of {', '.join(EXECUTORS)}, got {options.executor!r}")
+        if options.address and options.executor != "ray":
+            raise BenchmarkError("--address joins a Ray cluster: pass --executor ray with it")
         self.options = options
         self.console = options.console
         self.out = Path(options.output_dir or default_output_dir(suite))
@@ -77,7 +86,13 @@ class Run:
         self.perturbations = {name: parse(name, plugins.perturbations, f"{suite.source}: perturbations")
                               for name in suite.perturbations}
         self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
-        self.device = resolve_device(options.device)
+        if options.executor == "ray":
+            from benchmark.run.ray_executor import require_ray
+
+            require_ray()  # said before anything else is checked
+            self.device = torch.device("cpu")  # the driver's own work (prompts, weight checks); tasks get GPUs
+        else:
+            self.device = resolve_device(options.device)
         self.workers = default_workers() if options.workers is None else options.workers
         self.store.existing_identity()  # not a file, not someone else's folder
         self.suite = self._resolve_data(suite)
@@ -97,6 +112,11 @@ class Run:
             texts = [t for d in self.detectors if d.spec == spec for t in (*d.prompts.real, *d.prompts.fake)]
             if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
                 self._encoder(spec)
+        self.cluster = None
+        if options.executor == "ray":  # last: a refused run never starts Ray
+            from benchmark.run.ray_executor import RayCluster
+
+            self.cluster = RayCluster.connect(options.address, options.device, options.workers, options.threads)
 
     # -- setup ---------------------------------------------------------------------------------
     def _resolve_data(self, suite: Suite) -> Suite:
@@ -170,6 +190,9 @@ class Run:
     def run(self) -> list[dict]:
         created = not self.out.exists()
         self.store.lock()
+        threads = torch.get_num_threads()
+        if self.options.threads and self.cluster is None:  # a Ray task sets its own
+            torch.set_num_threads(self.options.threads)
         try:
             try:  # under the lock: another process may have started here since the checks
                 self.status = self.store.check_identity(self.identity, self.table, self.options.extend)
@@ -193,12 +216,20 @@ class Run:
                 self._finish(meta, failure)
             return self.store.results()
         finally:
+            torch.set_num_threads(threads)
             self.store.unlock()
+            if self.cluster is not None:
+                self.cluster.shutdown()
 
-    def _executor(self) -> LocalExecutor:
-        return LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
-                             self.features, self.device, self.workers, self.store, self.options.mode,
-                             self.perturbations)
+    def _executor(self):
+        local = LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
+                              self.features, self.device, self.workers, self.store, self.options.mode,
+                              self.perturbations)
+        if self.cluster is None:
+            return local
+        from benchmark.run.ray_executor import RayExecutor
+
+        return RayExecutor(local, self.cluster, dict(zip(self.table["path"], self.table["sha256"])))
 
     def _announce(self, meta: dict) -> None:
         if self.suite.data.synthetic is not None:
@@ -246,7 +277,9 @@ class Run:
         return {
             "suite": self.suite.name,
             "mode": self.options.mode,
-            "device": describe_device(self.device),
+            "device": self.cluster.describe() if self.cluster else describe_device(self.device),
+            "executor": self.cluster.meta() if self.cluster else {
+                "kind": "local", "workers": self.workers, "threads": torch.get_num_threads()},
             "seeds": list(self.suite.seeds),
             "metrics": self.report_metrics(),
             # each column's direction from its metric plugin, never guessed from the name
