@@ -15,14 +15,19 @@ PACKAGES = ("forgery-benchmark", "torch", "torchvision", "open_clip_torch", "num
             "pandas", "pluggy", "pillow")
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
+def installed(packages) -> dict[str, str]:
+    """package -> its installed version ("not installed" when missing)."""
+    found = {}
+    for name in packages:
         try:
-            out[name] = metadata.version(name)
+            found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+            found[name] = "not installed"
+    return found
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), **installed(PACKAGES)}
 
 
 def git_commit() -> str | None:

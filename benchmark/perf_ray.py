@@ -69,7 +69,7 @@ def run_ray_perf(suite_path: str, device: str = "auto", console: Console | None 
         def ray_pass() -> float:
             started = time.perf_counter()
             ray.get([task.remote(spec, paths[i:i + size], digests[i:i + size], None, local.suite.data.fast_decode,
-                                 cluster.decode_workers, cluster.threads) for i in range(0, len(paths), size)])
+                                 cluster.decode_workers, cluster.threads, {}) for i in range(0, len(paths), size)])
             return time.perf_counter() - started
 
         first, warm = ray_pass(), ray_pass()

@@ -37,3 +37,19 @@ def test_perf_report_times_a_whole_study_report():
     figures = json.loads(result.stdout)
     assert figures["cells"] == 144 and figures["bootstrap"] == 1000 and figures["images_per_cell"] == 200
     assert figures["report_total_s"] > 0
+
+
+def test_perf_ray_times_a_suite_three_ways(tmp_path, tiny_backbone):
+    """`benchmark perf --ray SUITE`: local, local at 1 thread, Ray; and encoding on Ray workers."""
+    data = make_class_folders(tmp_path / "data", {"Real": (0, 0, 0), "A": (50, 0, 0), "B": (0, 50, 0)}, videos=6)
+    suite = tmp_path / "s.yaml"
+    suite.write_text(f"name: t\ndata: {{root: {data}, real: Real}}\npairings: {{matrix: [A, B]}}\n"
+                     f"detectors: {{clip-adapter: {{backbone: {tiny_backbone}, pretrained: none, epochs: 2}}}}\n")
+    result = cli("perf", "--ray", suite)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["cells"] == 4 and figures["images"] > 0
+    for key in ("suite_local_s", "suite_local_1_thread_s", "suite_ray_s", "ray_over_local", "encode_local_img_s",
+                "encode_ray_first_img_s", "encode_ray_warm_img_s"):
+        assert figures[key] > 0, key
+    assert figures["same_results_ray_vs_local_1_thread"] == {"clip-adapter": True}

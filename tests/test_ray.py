@@ -15,8 +15,12 @@ import pytest
 import ray
 import torch
 
+from benchmark.environment import installed
+from benchmark.errors import BenchmarkError
 from benchmark.hookspecs import hookimpl
 from benchmark.report.runs import in_suite_order
+from benchmark.run.ray_tasks import check_installed
+from benchmark.run.results import cell_dir, cell_key
 from benchmark_plugins.detectors.shortcut_probe import ShortcutProbe
 
 from conftest import assert_refused, make_class_folders, run_main, write_suite
@@ -82,8 +86,12 @@ def misbehaving(registered):
 
 
 def _rows(out: Path) -> dict:
-    return {(r["detector"], r["train"], r["test"], r["seed"]): {k: v for k, v in r.items()}
-            for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    return {(r["detector"], r["train"], r["test"], r["seed"]): r
+            for r in map(json.loads, (out / "results.jsonl").read_text().splitlines()) if r["perturbation"] == "none"}
+
+
+def _cells(out: Path) -> dict:
+    return {cell_key(r): r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
 
 
 def _report_body(out: Path) -> str:
@@ -94,11 +102,12 @@ def _report_body(out: Path) -> str:
 
 
 def test_ray_run_matches_local(cluster, data, tiny_backbone, tmp_path, capsys):
-    """A 2 x 2 suite, frozen-encoder and pixel detectors: every number, prediction and report line
-    the same as the local executor's (same seeds, same float16 embeddings, same torch threads)."""
+    """A 2 x 2 suite, clean and JPEG-degraded, frozen-encoder and pixel detectors: every number,
+    prediction and report line the same as the local executor's (same seeds, same float16
+    embeddings, same torch threads)."""
     suite = write_suite(tmp_path / "s.yaml", f"name: t\ndata: {{root: {data}, real: Real_youtube}}\n{MATRIX}"
                         f"detectors:\n  clip-adapter: {{backbone: {tiny_backbone}, pretrained: none, epochs: 3}}\n"
-                        "  pixel-cnn: {size: 32, channels: 8, epochs: 2}\n")
+                        "  pixel-cnn: {size: 32, channels: 8, epochs: 2}\nperturbations: [none, 'jpeg:50']\n")
     outs, console, threads = {}, {}, torch.get_num_threads()
     for executor in ("local", "ray"):
         outs[executor] = tmp_path / executor
@@ -111,11 +120,10 @@ def test_ray_run_matches_local(cluster, data, tiny_backbone, tmp_path, capsys):
     # the workers' progress bars are drawn by the driver, as a local run draws its own
     for bar in ("train clip-adapter on NeuralTextures (seed 1)", "score pixel-cnn: FaceSwap -> NeuralTextures"):
         assert bar in console["ray"] and bar in console["local"], bar
-    local, remote = _rows(outs["local"]), _rows(outs["ray"])
-    assert len(local) == 8 and local == remote
-    for key in local:
-        detector, train, test, seed = key
-        cell = Path(detector) / f"train-{train}" / f"seed-{seed}" / f"test-{test}" / "test_predictions.csv"
+    local, remote = _cells(outs["local"]), _cells(outs["ray"])
+    assert len(local) == 16 and local == remote
+    for detector, train, test, seed, perturbation in local:
+        cell = cell_dir(Path(), detector, train, seed, test, perturbation) / "test_predictions.csv"
         pd.testing.assert_frame_equal(pd.read_csv(outs["local"] / cell), pd.read_csv(outs["ray"] / cell))
     assert _report_body(outs["local"]) == _report_body(outs["ray"])
     assert json.loads((outs["local"] / "meta.json").read_text())["executor"]["threads"] == 1
@@ -129,7 +137,7 @@ def test_ray_run_matches_local(cluster, data, tiny_backbone, tmp_path, capsys):
                               "--cache-dir", tmp_path / "cache-ray", "--executor", "ray")
     assert code == 0, err
     assert json.loads((tmp_path / "again" / "meta.json").read_text())["features"]["images_encoded"] == 0
-    assert _rows(tmp_path / "again") == remote
+    assert _cells(tmp_path / "again") == remote
 
 
 def test_worker_killed_mid_run_is_retried_with_the_same_results(cluster, misbehaving, data, tmp_path, capsys):
@@ -226,6 +234,18 @@ def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tm
     assert json.loads((out / "meta.json").read_text())["resumes"][-1]["kind"] == "resume"
 
 
+def test_models_trained_locally_are_tested_on_ray(cluster, data, tmp_path, capsys):
+    """--mode test on Ray scores the final models a local --mode train left (they travel to the
+    workers): the same cells as a local run doing both."""
+    suite = write_suite(tmp_path / "s.yaml", f"name: t\ndata: {{root: {data}, real: Real_youtube}}\n{MATRIX}"
+                        "detectors: {shortcut-probe: {}}\n")
+    for out, mode, executor in (("split", "train", "local"), ("split", "test", "ray"), ("whole", "both", "local")):
+        code, _, err = run_main(capsys, "run", suite, "--output-dir", tmp_path / out, "--mode", mode,
+                                "--executor", executor, "--cache-dir", tmp_path / "cache")
+        assert code == 0, err
+    assert len(_cells(tmp_path / "split")) == 4 and _cells(tmp_path / "split") == _cells(tmp_path / "whole")
+
+
 def test_executor_ray_without_ray_is_one_line(data, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: `import ray` raises ImportError
     suite = write_suite(tmp_path / "s.yaml", f"name: t\ndata: {{root: {data}, real: Real_youtube}}\n{MATRIX}"
@@ -243,6 +263,15 @@ def test_executor_options_are_checked_before_anything_is_written(data, tmp_path,
                    "--address joins a Ray cluster: pass --executor ray with it", out)
     assert_refused(run_main(capsys, "run", suite, "--output-dir", out, "--executor", "ray", "--device", "cuda:1"),
                    "--device cuda:1 picks one GPU of this machine; with --executor ray every task gets a GPU", out)
+
+
+def test_a_node_with_other_versions_is_refused():
+    """Workers check that they run the driver's versions of the harness, its libraries and the
+    detectors' packages: a node that differs would mix two experiments."""
+    here = installed(["torch", "forgery-benchmark"])
+    check_installed(here)
+    with pytest.raises(BenchmarkError, match=r"has torch .* \(driver: 0\.0\.1\); install the same versions on every node"):
+        check_installed({**here, "torch": "0.0.1"})
 
 
 def test_report_orders_rows_as_the_suite_does():

@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.environment import PACKAGES, installed
 from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import BATCH_SIZE, SHARD_ROWS, resolve_encoder
 from benchmark.files import atomic_write
+from benchmark.plugins import Entry
 from benchmark.run.executor import DetectorFailed, LocalExecutor
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.ray_tasks import RunOutcome, WorkerSetup, encode_shard, failure_line, run_name, training_task
@@ -134,94 +136,126 @@ def shard_size(images: int, slots: int) -> int:
     return max(BATCH_SIZE, min(SHARD_ROWS, BATCH_SIZE * math.ceil(per_shard / BATCH_SIZE)))
 
 
-@dataclass
 class RayExecutor:
-    local: LocalExecutor  # the run's configuration, and the driver's own feature store
-    cluster: RayCluster
-    digests: dict[str, str]  # path -> sha256, so workers never rehash
+    """Submits a plan's tasks, and writes what comes back, as it comes back."""
+
+    def __init__(self, local: LocalExecutor, cluster: RayCluster, digests: dict[str, str]):
+        self.local = local  # the run's configuration, and the driver's own feature store
+        self.cluster = cluster
+        self.digests = digests  # path -> sha256, so workers never rehash
+        self.jobs: dict = {}  # ObjectRef -> ("encode", spec, perturb, digests, bar) | ("train", run)
+        self.shards_left: dict = {}  # spec -> its encoding shards not back yet
+        self.failed_specs: set = set()
+        self.failures: list[str] = []
+        self.bars: dict = {}  # a worker's progress task -> the driver's
+        self.images_left: dict = {}  # an encoding bar -> images not back yet
+        self.snapshots: dict = {}  # spec -> its embeddings in the object store
 
     def execute(self, plan: Plan, progress) -> None:
         ray, local = self.cluster.ray, self.local
         remote = ray.remote(max_retries=RETRIES)
-        encode = remote(encode_shard).options(**self.cluster.resources)
-        train = remote(training_task).options(**self.cluster.resources)
-        board = ray.remote(num_cpus=0)(ProgressBoard).remote()
-        setup = ray.put(WorkerSetup(local.suite, local.dataset, local.detectors, local.metrics, local.perturbations,
-                                    local.mode, self.digests, local.features.fast_decode, self.cluster.decode_workers,
-                                    self.cluster.threads))
-        jobs: dict = {}  # ObjectRef -> ("encode", spec, perturb, digests, bar) | ("train", run)
-        shards_left: dict = {}  # spec -> encoding shards not back yet
-        failed_specs, failures, bars, bar_left = set(), [], {}, {}
+        self.encode = remote(encode_shard).options(**self.cluster.resources)
+        self.train = remote(training_task).options(**self.cluster.resources)
+        self.board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+        # the harness, its libraries and every detector's package: the same versions on every node
+        plugin_packages = [Entry(d.name, None, d.source).origin[0] for d in local.detectors.values()]
+        packages = [*PACKAGES, *(p for p in plugin_packages if p != "-")]
+        self.installed = installed(dict.fromkeys(packages))
+        self.setup = ray.put(WorkerSetup(local.suite, local.dataset, local.detectors, local.metrics,
+                                         local.perturbations, local.mode, self.digests, local.features.fast_decode,
+                                         self.cluster.decode_workers, self.cluster.threads, self.installed))
+        self._submit_encodings(plan, progress)
+        self._texts(plan)
+        waiting = list(plan.runs)
+        try:
+            self._submit_ready(waiting)
+            while self.jobs:
+                done, _ = ray.wait(list(self.jobs), num_returns=1, timeout=0.25)
+                self._draw(progress)
+                for ref in done:
+                    self._collect(ref, self.jobs.pop(ref), progress)
+                self._submit_ready(waiting)
+            self._draw(progress)
+        except KeyboardInterrupt:
+            for ref in self.jobs:  # finished runs are written; the rest runs again on resume
+                ray.cancel(ref, force=True)
+            raise
+        if self.failures:
+            more = (f" (and {len(self.failures) - 1} more failure(s); see {local.store.out / 'run.log'})"
+                    if len(self.failures) > 1 else "")
+            raise DetectorFailed(self.failures[0] + more)
+
+    def _submit_encodings(self, plan: Plan, progress) -> None:
+        """The images missing from the cache, per (encoder, perturbation), in shards."""
+        features = self.local.features
         for (spec, name), paths in plan.encodings.items():
-            perturb = local.perturbation(name)
-            local.features.key(spec, perturb)  # workers have no file facts to compute it
-            todo, digests = local.features.pending(spec, paths, perturb)
+            perturb = self.local.perturbation(name)
+            features.key(spec, perturb)  # workers have no file facts to compute it
+            todo, digests = features.pending(spec, paths, perturb)
             if not todo:
                 continue
             what = f" ({name})" if perturb is not None and perturb.identity else ""
             bar = progress.add_task(f"encode {spec.model}{what} on Ray", total=len(todo), stats="")
-            bar_left[bar] = len(todo)
+            self.images_left[bar] = len(todo)
             size = shard_size(len(todo), self.cluster.slots)
             for start in range(0, len(todo), size):
                 part = digests[start:start + size]
-                ref = encode.remote(spec, todo[start:start + size], part, perturb, local.features.fast_decode,
-                                    self.cluster.decode_workers, self.cluster.threads)
-                jobs[ref] = ("encode", spec, perturb, part, bar)
-                shards_left[spec] = shards_left.get(spec, 0) + 1
-        self._texts(plan)
-        waiting, snapshots = list(plan.runs), {}
+                ref = self.encode.remote(spec, todo[start:start + size], part, perturb, features.fast_decode,
+                                         self.cluster.decode_workers, self.cluster.threads, self.installed)
+                self.jobs[ref] = ("encode", spec, perturb, part, bar)
+                self.shards_left[spec] = self.shards_left.get(spec, 0) + 1
 
-        def submit_ready():
-            for run in list(waiting):
-                spec = local.detectors[run.detector].spec
-                if spec is not None and shards_left.get(spec):
-                    continue  # its embeddings are not all in yet
-                waiting.remove(run)
-                if spec in failed_specs:
-                    continue  # its encoding failure is already reported
-                if spec is not None and spec not in snapshots:
-                    snapshots[spec] = ray.put(local.features.snapshot(spec))
-                jobs[train.remote(setup, run, self._shipped(run), snapshots.get(spec), board)] = ("train", run)
+    def _submit_ready(self, waiting: list[TrainingRun]) -> None:
+        """Every training run whose embeddings are all in (pixel detectors at once)."""
+        for run in list(waiting):
+            spec = self.local.detectors[run.detector].spec
+            if spec is not None and self.shards_left.get(spec):
+                continue
+            waiting.remove(run)
+            if spec in self.failed_specs:
+                continue  # its encoding's failure is reported
+            if spec is not None and spec not in self.snapshots:
+                self.snapshots[spec] = self.cluster.ray.put(self.local.features.snapshot(spec))
+            ref = self.train.remote(self.setup, run, self._shipped(run), self.snapshots.get(spec), self.board)
+            self.jobs[ref] = ("train", run)
 
+    def _collect(self, ref, job: tuple, progress) -> None:
+        """A finished task: embeddings into memory and the cache, a training run into the run dir,
+        or a failure to report once every other task is done."""
+        ray = self.cluster.ray
         try:
-            submit_ready()
-            while jobs:
-                done, _ = ray.wait(list(jobs), num_returns=1, timeout=0.25)
-                _draw(ray.get(board.take.remote()), progress, bars)
-                for ref in done:
-                    job = jobs.pop(ref)
-                    try:
-                        value = ray.get(ref)
-                    except ray.exceptions.RayError as e:
-                        if job[0] == "encode":
-                            failed_specs.add(job[1])
-                            shards_left[job[1]] -= 1
-                            failures.append(failure_line(f"encoding {job[1].model}", e, RETRIES))
-                        else:
-                            failures.append(failure_line(run_name(job[1]), e, RETRIES))
-                            local.store.log(failures[-1], e)
-                        continue
-                    if job[0] == "encode":
-                        _, spec, perturb, digests, bar = job
-                        local.features.add(spec, digests, torch.from_numpy(value.astype(np.float32)), perturb)
-                        progress.advance(bar, len(digests))
-                        bar_left[bar] -= len(digests)
-                        if not bar_left[bar]:  # gone once done, as in a local run
-                            progress.remove_task(bar)
-                        shards_left[spec] -= 1
-                    else:
-                        error = self._write(value)
-                        if error:
-                            failures.append(error)
-                submit_ready()
-            _draw(ray.get(board.take.remote()), progress, bars)
-        except KeyboardInterrupt:
-            for ref in jobs:  # finished runs are written; the rest runs again on resume
-                ray.cancel(ref, force=True)
-            raise
-        if failures:
-            more = f" (and {len(failures) - 1} more failure(s); see {local.store.out / 'run.log'})" if len(failures) > 1 else ""
-            raise DetectorFailed(failures[0] + more)
+            value = ray.get(ref)
+        except ray.exceptions.RayError as e:
+            if job[0] == "encode":
+                self.failed_specs.add(job[1])
+                self.shards_left[job[1]] -= 1
+                self.failures.append(failure_line(f"encoding {job[1].model}", e, RETRIES))
+            else:
+                self.failures.append(failure_line(run_name(job[1]), e, RETRIES))
+                self.local.store.log(self.failures[-1], e)
+            return
+        if job[0] == "train":
+            error = self._write(value)
+            if error:
+                self.failures.append(error)
+            return
+        _, spec, perturb, digests, bar = job
+        self.local.features.add(spec, digests, torch.from_numpy(value.astype(np.float32)), perturb)
+        progress.advance(bar, len(digests))
+        self.images_left[bar] -= len(digests)
+        if not self.images_left[bar]:  # gone once done, as in a local run
+            progress.remove_task(bar)
+        self.shards_left[spec] -= 1
+
+    def _draw(self, progress) -> None:
+        """Workers' progress events onto the driver's bars."""
+        for kind, task, fields in self.cluster.ray.get(self.board.take.remote()):
+            if kind == "add":
+                self.bars[task] = progress.add_task(**fields)
+            elif task in self.bars and kind == "update":
+                progress.update(self.bars[task], **fields)
+            elif task in self.bars and kind == "remove":
+                progress.remove_task(self.bars.pop(task))
 
     def _texts(self, plan: Plan) -> None:
         """Prompt embeddings, on the driver: from the cache, or the model it loaded to check the
@@ -265,13 +299,3 @@ class RayExecutor:
             self.local.store.append(row)
         return here(outcome.error) if outcome.error else None
 
-
-def _draw(events: list, progress, bars: dict) -> None:
-    """Workers' progress events onto the driver's bars."""
-    for kind, task, fields in events:
-        if kind == "add":
-            bars[task] = progress.add_task(**fields)
-        elif task in bars and kind == "update":
-            progress.update(bars[task], **fields)
-        elif task in bars and kind == "remove":
-            progress.remove_task(bars.pop(task))

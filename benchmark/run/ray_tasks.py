@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from benchmark.data.dataset import Dataset
+from benchmark.environment import installed
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import sha256_file
 from benchmark.features.encoders import FeatureStore, FrozenEncoder
@@ -42,6 +44,7 @@ class WorkerSetup:
     fast_decode: bool
     workers: int  # decoding processes inside a task
     threads: int | None  # torch threads (None: Ray's default, the task's CPUs)
+    installed: dict  # package -> version on the driver; every worker must have the same
 
 
 @dataclass
@@ -67,6 +70,15 @@ class KnownDigests:
         return self.digests.get(path) or sha256_file(path)
 
 
+def check_installed(expected: dict[str, str]) -> None:
+    """A node with other versions would mix two experiments in one run: refuse, naming the node."""
+    here = installed(expected)
+    wrong = [f"{p} {here[p]} (driver: {v})" for p, v in expected.items() if here[p] != v]
+    if wrong:
+        raise BenchmarkError(f"Ray node {socket.gethostname()} has {', '.join(wrong)}; install the same versions on "
+                             "every node")
+
+
 def device_here(threads: int | None) -> torch.device:
     """The GPU Ray gave this task (CUDA_VISIBLE_DEVICES is set to it), else the CPU; on the CPU the
     number of torch threads is set, as convolutions' results depend on it."""
@@ -81,9 +93,10 @@ _ENCODERS: dict[tuple, FrozenEncoder] = {}  # per worker process: a model loads 
 
 
 def encode_shard(spec, paths: list[str], digests: list[str], perturb, fast_decode: bool, workers: int,
-                 threads: int | None = None) -> np.ndarray:
+                 threads: int | None, installed: dict[str, str]) -> np.ndarray:
     """(len(paths), dim) float16 embeddings, exactly as the local pipeline computes them: the same
     batches (a shard is a whole number of batches), the same per-image perturbation seeds."""
+    check_installed(installed)
     device = device_here(threads)
     key = (spec, str(device), fast_decode, workers)
     if key not in _ENCODERS:
@@ -130,6 +143,7 @@ def training_task(setup: WorkerSetup, run: TrainingRun, shipped: dict[str, bytes
     """Fit (or resume from the shipped checkpoints, or load) and score one training run in a
     scratch run dir; return what it wrote. A detector's failure comes back as ``error`` with the
     logs that explain it, so the driver keeps them; a worker that dies is Ray's to retry."""
+    check_installed(setup.installed)
     device = device_here(setup.threads)
     features = FeatureStore(device, setup.workers, None, KnownDigests(setup.digests), fast_decode=setup.fast_decode)
     if snapshot is not None:
