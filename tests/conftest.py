@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -68,6 +69,12 @@ def faces_root(tmp_path) -> Path:
         tmp_path / "data",
         {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)},
     )
+
+
+def interruptible() -> None:
+    """preexec_fn for a child the test interrupts: a shell runs background jobs with SIGINT ignored,
+    which Python children would inherit (and never raise KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_main(capsys, *args) -> tuple[int, str, str]:

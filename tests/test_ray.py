@@ -23,7 +23,7 @@ from benchmark.run.ray_tasks import check_installed
 from benchmark.run.results import cell_dir, cell_key
 from benchmark_plugins.detectors.shortcut_probe import ShortcutProbe
 
-from conftest import assert_refused, make_class_folders, run_main, write_suite
+from conftest import assert_refused, interruptible, make_class_folders, run_main, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
 MATRIX = "pairings: {matrix: [FaceSwap, NeuralTextures]}\nseeds: [1]\n"
@@ -216,13 +216,17 @@ def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tm
                "from benchmark.cli import main\nsys.exit(main())",
                "run", str(suite), "--output-dir", str(out), "--executor", "ray", "--address", cluster,
                "--cache-dir", str(tmp_path / "cache")]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(_rows(out) if (out / "results.jsonl").exists() else {}) < 2:
         assert process.poll() is None, process.communicate()
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # never left running if it did not stop
     assert process.returncode == 130, err
     assert "interrupted" in err
     assert set(_rows(out)) == {("quick", "FaceSwap", "FaceSwap", 1), ("quick", "FaceSwap", "NeuralTextures", 1)}

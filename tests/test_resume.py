@@ -13,7 +13,7 @@ import torch
 
 from benchmark.data.images import image_batches
 
-from conftest import make_class_folders, run_main, tiny_args, write_suite
+from conftest import interruptible, make_class_folders, run_main, tiny_args, write_suite
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
 MATRIX = ("name: m\ndata: {real: Real_youtube}\npairings: {matrix: [FaceSwap, NeuralTextures]}\n"
@@ -51,7 +51,7 @@ sys.exit(main(sys.argv[1:]))
 
 def child(args, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CHILD, *map(str, args)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **env}, preexec_fn=interruptible)
 
 
 def rows(out: Path) -> list[dict]:
