@@ -45,11 +45,12 @@ def data(tmp_path_factory) -> Path:
 
 class Misbehaving(ShortcutProbe):
     """The shortcut probe, except that fitting can kill its own process (as an OOM kill or a lost
-    node would), or wait while a file exists (a long training run, to interrupt)."""
+    node would), raise, or checkpoint ``epochs`` times and wait after the first while a file exists
+    (a long training run, to interrupt)."""
 
-    def __init__(self, die: str = "never", marker: str = "", hold: str = ""):
+    def __init__(self, die: str = "never", marker: str = "", hold: str = "", epochs: int = 0):
         super().__init__()
-        self.die, self.marker, self.hold = die, marker, hold
+        self.die, self.marker, self.hold, self.epochs = die, marker, hold, epochs
 
     def fit(self, train, val, ctx):
         if self.marker:
@@ -59,9 +60,11 @@ class Misbehaving(ShortcutProbe):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.die == "raise":
             raise ValueError("this detector cannot fit")
-        while self.hold and Path(self.hold).exists():
-            time.sleep(0.1)
         super().fit(train, val, ctx)
+        for epoch in range(ctx.resume.epoch + 1 if ctx.resume else 1, self.epochs + 1):
+            ctx.save_checkpoint(epoch, {"loss": 0.0}, resume={"epoch": epoch})
+            while self.hold and Path(self.hold).exists():
+                time.sleep(0.1)
 
 
 def _first(path: str) -> bool:
@@ -199,12 +202,13 @@ def test_detector_error_on_a_worker_is_one_line_with_its_log_in_the_run_dir(clus
 
 def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tmp_path, capsys):
     """SIGINT to `benchmark run --executor ray --address ...` while one training run is still going:
-    exit 130, finished cells kept, the dir unlocked; the same command then finishes the run."""
+    exit 130, finished cells kept, the checkpoint its worker sent kept, the dir unlocked; the same
+    command then resumes that run after its checkpointed epoch and finishes."""
     hold = tmp_path / "hold"
     hold.touch()
     suite = write_suite(tmp_path / "s.yaml", f"name: t\ndata: {{root: {data}, real: Real_youtube}}\n"
                         "pairings: [{train: FaceSwap, test: [FaceSwap, NeuralTextures]}]\nseeds: [1]\n"
-                        f"detectors:\n  quick: {{use: misbehaving}}\n  slow: {{use: misbehaving, hold: {hold}}}\n")
+                        f"detectors:\n  quick: {{use: misbehaving}}\n  slow: {{use: misbehaving, hold: {hold}, epochs: 2}}\n")
     out = tmp_path / "out"
     # the subprocess sees the test detector through a plugin module on its path
     (tmp_path / "ray_test_plugin.py").write_text(
@@ -230,12 +234,15 @@ def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tm
     assert process.returncode == 130, err
     assert "interrupted" in err
     assert set(_rows(out)) == {("quick", "FaceSwap", "FaceSwap", 1), ("quick", "FaceSwap", "NeuralTextures", 1)}
+    slow = out / "slow" / "train-FaceSwap" / "seed-1"
+    assert (slow / "checkpoint_epoch_1.pth").exists() and not (slow / "final_model.pth").exists()
     hold.unlink()
     code, _, err = run_main(capsys, "run", suite, "--output-dir", out, "--executor", "ray", "--cache-dir",
                             tmp_path / "cache")
     assert code == 0, err
     assert len(_rows(out)) == 4
     assert json.loads((out / "meta.json").read_text())["resumes"][-1]["kind"] == "resume"
+    assert "resumed after epoch 1" in (slow / "run.log").read_text()
 
 
 def test_models_trained_locally_are_tested_on_ray(cluster, data, tmp_path, capsys):

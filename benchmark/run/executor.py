@@ -62,6 +62,7 @@ class LocalExecutor:
     store: RunStore
     mode: str
     perturbations: dict = dataclasses.field(default_factory=dict)  # name -> Perturbation (the clean one included)
+    on_checkpoint: object = None  # told of each epoch's checkpoint file (a Ray worker sends it to the driver)
 
     def __post_init__(self):
         self.samples_by_path = self.dataset.by_path()
@@ -125,7 +126,7 @@ class LocalExecutor:
         seed_everything(run.seed)  # after encoding, so a warm or cold cache trains identically
         selection = self.suite.selection
         selected = fit_and_select(detector, train_set, val_set, ctx, folder, selection.epoch,
-                                  selection.threshold).to_dict()
+                                  selection.threshold, self.on_checkpoint).to_dict()
         final = folder / FINAL_MODEL
         state = detector.state_dict()
         check_plain(state, "state_dict()")

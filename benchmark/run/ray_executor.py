@@ -177,8 +177,12 @@ class RayExecutor:
                 self._submit_ready(waiting)
             self._draw(progress)
         except KeyboardInterrupt:
-            for ref in self.jobs:  # finished runs are written; the rest runs again on resume
+            for ref in self.jobs:  # finished runs are written; the rest resume from their last checkpoint
                 ray.cancel(ref, force=True)
+            try:
+                self._draw(progress)  # the checkpoints already sent
+            except ray.exceptions.RayError:
+                pass
             raise
         if self.failures:
             more = (f" (and {len(self.failures) - 1} more failure(s); see {local.store.out / 'run.log'})"
@@ -248,9 +252,11 @@ class RayExecutor:
         self.shards_left[spec] -= 1
 
     def _draw(self, progress) -> None:
-        """Workers' progress events onto the driver's bars."""
+        """Workers' progress events onto the driver's bars; their checkpoints into the run dir."""
         for kind, task, fields in self.cluster.ray.get(self.board.take.remote()):
-            if kind == "add":
+            if kind == "file":
+                atomic_write(self.local.store.out / task, fields)
+            elif kind == "add":
                 self.bars[task] = progress.add_task(**fields)
             elif task in self.bars and kind == "update":
                 progress.update(self.bars[task], **fields)

@@ -154,8 +154,11 @@ def training_task(setup: WorkerSetup, run: TrainingRun, shipped: dict[str, bytes
         for name, data in shipped.items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
+        def send(path: Path) -> None:  # each epoch's checkpoint reaches the run dir at once: resume from it
+            board.push.remote(("file", str(path.relative_to(root)), path.read_bytes()))
+
         executor = LocalExecutor(setup.suite, setup.dataset, setup.detectors, setup.metrics, features, device,
-                                 setup.workers, store, setup.mode, setup.perturbations)
+                                 setup.workers, store, setup.mode, setup.perturbations, send)
         error = None
         try:
             executor.training_run(run, RelayedProgress(board, f"{run.detector}/{run.train}/{run.seed}"))

@@ -50,13 +50,13 @@ class Selected:
 
 
 def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitContext, folder: Path,
-                   epoch_rule: str, threshold_rule) -> Selected:
+                   epoch_rule: str, threshold_rule, on_checkpoint=None) -> Selected:
     """Fit with a checkpoint per epoch that also scores val; keep the epoch ``epoch_rule`` picks
     (best val AUC, or the last) and choose the threshold on val (or use the fixed number).
 
     When ``folder`` already holds checkpoints that carry resume state (an interrupted run), the
     detector continues after the last one, with the RNGs as they were: the result is the same as
-    an uninterrupted run."""
+    an uninterrupted run. ``on_checkpoint(path)`` is told of each checkpoint once it is written."""
     history: dict[int, float] = {}
     val_scores: dict[int, np.ndarray] = {}
     ctx.resume = _resume_point(folder, history, ctx)
@@ -81,6 +81,8 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
                      "val_scores": torch.from_numpy(scores), "state": state, "resume": resume,
                      "rng": rng}, folder / f"checkpoint_epoch_{epoch}.pth")
         ctx.epoch = epoch
+        if on_checkpoint is not None:
+            on_checkpoint(folder / f"checkpoint_epoch_{epoch}.pth")
 
     ctx.save_checkpoint = save_checkpoint
     detector.fit(train, val, ctx)
