@@ -63,6 +63,8 @@ class Misbehaving(ShortcutProbe):
         super().fit(train, val, ctx)
         for epoch in range(ctx.resume.epoch + 1 if ctx.resume else 1, self.epochs + 1):
             ctx.save_checkpoint(epoch, {"loss": 0.0}, resume={"epoch": epoch})
+            if self.die == "after-epoch" and _first(self.marker + ".died"):
+                os.kill(os.getpid(), signal.SIGKILL)
             while self.hold and Path(self.hold).exists():
                 time.sleep(0.1)
 
@@ -144,18 +146,21 @@ def test_ray_run_matches_local(cluster, data, tiny_backbone, tmp_path, capsys):
 
 
 def test_worker_killed_mid_run_is_retried_with_the_same_results(cluster, misbehaving, data, tmp_path, capsys):
-    """One training run's worker is killed while fitting: Ray runs it again, every other cell is
-    kept, and the results equal those of a run where nothing died."""
+    """One training run's worker is killed after its first epoch: it is tried again from that
+    epoch's checkpoint, every other cell is kept, and the results equal a run where nothing died."""
     def suite(name: str, die: str) -> Path:
         return write_suite(tmp_path / f"{name}.yaml", f"name: {name}\ndata: {{root: {data}, real: Real_youtube}}\n"
-                           f"{MATRIX}detectors: {{probe: {{use: misbehaving, die: {die}, "
+                           f"{MATRIX}detectors: {{probe: {{use: misbehaving, die: {die}, epochs: 2, "
                            f"marker: {tmp_path / name}.attempts}}}}\n")
 
-    code, _, err = run_main(capsys, "run", suite("killed", "once"), "--output-dir", tmp_path / "killed",
+    code, _, err = run_main(capsys, "run", suite("killed", "after-epoch"), "--output-dir", tmp_path / "killed",
                             "--executor", "ray", "--cache-dir", tmp_path / "cache")
     assert code == 0, err
     assert (tmp_path / "killed.attempts.died").exists()
     assert (tmp_path / "killed.attempts").read_text().count("fit") == 3  # two training runs, one of them twice
+    logs = [p.read_text() for p in (tmp_path / "killed" / "probe").glob("train-*/seed-1/run.log")]
+    assert sum("resumed after epoch 1" in log for log in logs) == 1
+    assert "its worker died" in (tmp_path / "killed" / "run.log").read_text()
     code, _, err = run_main(capsys, "run", suite("calm", "never"), "--output-dir", tmp_path / "calm",
                             "--executor", "local", "--cache-dir", tmp_path / "cache")
     assert code == 0, err

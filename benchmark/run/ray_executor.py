@@ -10,7 +10,8 @@
 * The **driver alone** writes the run dir: each finished training run's files first, then its
   result rows, exactly as a local run would; identity, lock, resume and reports are unchanged.
 
-A task whose worker dies is retried by Ray (``RETRIES`` times); a training run that fails (a
+A task whose worker dies is tried again, ``RETRIES`` times at most (an encoding shard by Ray; a
+training run by the driver, with the checkpoints its last try sent); a training run that fails (a
 detector's error, or a worker dying every try) stops the run with one line naming its cells, after
 every other task has finished and been written. Ctrl-C cancels what is outstanding.
 """
@@ -150,12 +151,13 @@ class RayExecutor:
         self.bars: dict = {}  # a worker's progress task -> the driver's
         self.images_left: dict = {}  # an encoding bar -> images not back yet
         self.snapshots: dict = {}  # spec -> its embeddings in the object store
+        self.tries: dict = {}  # training run -> times the driver resubmitted it after its worker died
 
     def execute(self, plan: Plan, progress) -> None:
         ray, local = self.cluster.ray, self.local
-        remote = ray.remote(max_retries=RETRIES)
-        self.encode = remote(encode_shard).options(**self.cluster.resources)
-        self.train = remote(training_task).options(**self.cluster.resources)
+        self.encode = ray.remote(max_retries=RETRIES)(encode_shard).options(**self.cluster.resources)
+        # retried by the driver, not by Ray: a new try is shipped the checkpoints the last one sent
+        self.train = ray.remote(max_retries=0)(training_task).options(**self.cluster.resources)
         self.board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         # the harness, its libraries and every detector's package: the same versions on every node
         plugin_packages = [Entry(d.name, None, d.source).origin[0] for d in local.detectors.values()]
@@ -220,8 +222,12 @@ class RayExecutor:
                 continue  # its encoding's failure is reported
             if spec is not None and spec not in self.snapshots:
                 self.snapshots[spec] = self.cluster.ray.put(self.local.features.snapshot(spec))
-            ref = self.train.remote(self.setup, run, self._shipped(run), self.snapshots.get(spec), self.board)
-            self.jobs[ref] = ("train", run)
+            self._submit(run)
+
+    def _submit(self, run: TrainingRun) -> None:
+        spec = self.local.detectors[run.detector].spec
+        ref = self.train.remote(self.setup, run, self._shipped(run), self.snapshots.get(spec), self.board)
+        self.jobs[ref] = ("train", run)
 
     def _collect(self, ref, job: tuple, progress) -> None:
         """A finished task: embeddings into memory and the cache, a training run into the run dir,
@@ -234,6 +240,12 @@ class RayExecutor:
                 self.failed_specs.add(job[1])
                 self.shards_left[job[1]] -= 1
                 self.failures.append(failure_line(f"encoding {job[1].model}", e, RETRIES))
+            elif self._worker_died(e) and self.tries.get(job[1], 0) < RETRIES:
+                self.tries[job[1]] = self.tries.get(job[1], 0) + 1
+                self._draw(progress)  # the checkpoints the dead try sent, so the next one resumes from them
+                self.local.store.log(f"{run_name(job[1])}: its worker died ({type(e).__name__}); try "
+                                     f"{self.tries[job[1]] + 1} of {RETRIES + 1}, from its last checkpoint")
+                self._submit(job[1])
             else:
                 self.failures.append(failure_line(run_name(job[1]), e, RETRIES))
                 self.local.store.log(self.failures[-1], e)
@@ -250,6 +262,11 @@ class RayExecutor:
         if not self.images_left[bar]:  # gone once done, as in a local run
             progress.remove_task(bar)
         self.shards_left[spec] -= 1
+
+    def _worker_died(self, error: BaseException) -> bool:
+        """Not the task's own exception, nor a cancellation: the process or node running it was lost."""
+        exceptions = self.cluster.ray.exceptions
+        return not isinstance(error, (exceptions.RayTaskError, exceptions.TaskCancelledError))
 
     def _draw(self, progress) -> None:
         """Workers' progress events onto the driver's bars; their checkpoints into the run dir."""

@@ -154,8 +154,12 @@ def training_task(setup: WorkerSetup, run: TrainingRun, shipped: dict[str, bytes
         for name, data in shipped.items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
-        def send(path: Path) -> None:  # each epoch's checkpoint reaches the run dir at once: resume from it
-            board.push.remote(("file", str(path.relative_to(root)), path.read_bytes()))
+        def send(path: Path) -> None:
+            """Each epoch's checkpoint, held by the driver's board before the next epoch starts: a
+            try that dies later resumes from it."""
+            import ray
+
+            ray.get(board.push.remote(("file", str(path.relative_to(root)), path.read_bytes())))
 
         executor = LocalExecutor(setup.suite, setup.dataset, setup.detectors, setup.metrics, features, device,
                                  setup.workers, store, setup.mode, setup.perturbations, send)
