@@ -1,4 +1,5 @@
-"""Command line: ``benchmark run | validate | plugins | report``. Thin: parsing and messages only."""
+"""Command line: ``benchmark run | validate | plugins | report | predict | prepare | perf | new-plugin``.
+Thin: parsing and messages only; each command's work lives in its own module."""
 
 from __future__ import annotations
 
@@ -313,44 +314,9 @@ def _perf(args, console: Console) -> int:
 
 
 def _prepare(args, console: Console) -> int:
-    from benchmark.features.encoders import default_workers
-    from benchmark.prepare.videos import Settings, ffpp_jobs, prepare, video_jobs
+    from benchmark.prepare.command import prepare_command
 
-    if args.scale < 1 or args.scale > 4:
-        raise BenchmarkError(f"--scale must be between 1 and 4, got {args.scale}")
-    if args.source == "ffpp":
-        root = Path(args.root)
-        jobs, what = ffpp_jobs(root, args.compression), {"layout": "ffpp", "compression": args.compression}
-        where = f"{root}/original_sequences/youtube/{args.compression}/videos/ or manipulated_sequences/*/{args.compression}/videos/"
-    else:
-        root = Path(args.dest)
-        jobs, what = video_jobs(Path(args.src), root), {"layout": "folders", "source": str(Path(args.src).resolve())}
-        where = f"{args.src} (class folders of .mp4, .avi, .mov, .mkv, .webm files)"
-    if not jobs:
-        raise BenchmarkError(f"no videos found in {where}")
-    settings = Settings(frames=args.frames, faces=args.faces, size=args.size, scale=args.scale)
-    if args.faces:
-        from benchmark.prepare.faces import DlibHog
-
-        DlibHog()  # a missing dlib is said now, in one line, not once per video
-    root.mkdir(parents=True, exist_ok=True)
-    summary = prepare(jobs, settings, root, default_workers() if args.workers is None else args.workers, console, what)
-    totals = summary["totals"]
-    console.print(f"{totals['videos']} videos: {totals['prepared']} prepared ({totals['skipped_as_done']} already "
-                  f"done), {totals['failed']} failed; {totals['frames_written']} frames written, "
-                  f"{totals['frames_decoded']} decoded" + (f", {totals['faces_found']} faces found, "
-                  f"{totals['replaced_no_face']} no-face frames replaced by a neighbour" if args.faces else ""),
-                  highlight=False)
-    if "frames_decoded_per_s_per_worker" in totals:
-        console.print(f"per worker: {totals['frames_decoded_per_s_per_worker']} frames decoded/s"
-                      + (f", {totals['faces_per_s_per_worker']} faces/s" if args.faces else ""), highlight=False)
-    for record in summary["videos"]:
-        short = record["frames_written"] < record["frames_wanted"] and record["failure"] is None
-        if record["failure"] or (short and record["frames_in_video"] >= record["frames_wanted"]):
-            why = record["failure"] or f"only {record['frames_written']} frames with a face"
-            console.print(f"[yellow]video {escape(record['source'])}:[/] {escape(why)}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {root / 'prepare.json'} and {root / 'manifest.csv'}", highlight=False, soft_wrap=True)
-    return 0
+    return prepare_command(args, console)
 
 
 def _new_plugin(args, console: Console) -> int:
