@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class RayCluster:
             raise BenchmarkError(f"--device {device} picks one GPU of this machine; with --executor ray every task "
                                  f"gets a GPU of its own: use --device auto (all GPUs), cuda or cpu")
         ray = require_ray()
+        _check_reachable(address)
         started = not ray.is_initialized()
         if started:
             env = {k: os.environ[k] for k in WORKER_ENV if k in os.environ}
@@ -129,6 +131,19 @@ class RayCluster:
     def shutdown(self) -> None:
         if self.started and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def _check_reachable(address: str | None) -> None:
+    """A host:port where nothing listens is said at once (Ray itself retries it for minutes)."""
+    if not address or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "localhost", int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise BenchmarkError(f"--address {address}: no Ray cluster answers there ({why}); start one with "
+                             "`ray start --head` on that machine and pass its host:port (or auto, on it)") from None
 
 
 def shard_size(images: int, slots: int) -> int:
