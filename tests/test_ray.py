@@ -227,8 +227,14 @@ def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tm
                "--cache-dir", str(tmp_path / "cache")]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=interruptible)
+    slow = out / "slow" / "train-FaceSwap" / "seed-1"
+
+    def quick_done_and_slow_held() -> bool:  # quick's cells written, slow's first epoch sent
+        rows = _rows(out) if (out / "results.jsonl").exists() else {}
+        return len(rows) == 2 and (slow / "checkpoint_epoch_1.pth").exists()
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_rows(out) if (out / "results.jsonl").exists() else {}) < 2:
+    while time.monotonic() < deadline and not quick_done_and_slow_held():
         assert process.poll() is None, process.communicate()
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
@@ -239,7 +245,6 @@ def test_ctrl_c_cancels_tasks_and_the_run_resumes(cluster, misbehaving, data, tm
     assert process.returncode == 130, err
     assert "interrupted" in err
     assert set(_rows(out)) == {("quick", "FaceSwap", "FaceSwap", 1), ("quick", "FaceSwap", "NeuralTextures", 1)}
-    slow = out / "slow" / "train-FaceSwap" / "seed-1"
     assert (slow / "checkpoint_epoch_1.pth").exists() and not (slow / "final_model.pth").exists()
     hold.unlink()
     code, _, err = run_main(capsys, "run", suite, "--output-dir", out, "--executor", "ray", "--cache-dir",
