@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import FrozenEncoder, default_workers
 from benchmark.run.ray_executor import RayCluster, require_ray, shard_size
 from benchmark.run.ray_tasks import encode_shard
@@ -53,7 +54,10 @@ def run_ray_perf(suite_path: str, device: str = "auto", console: Console | None 
 
     # encoding alone: the suite's images with its first frozen encoder
     local = runs["local"]
-    spec = next(d.spec for d in local.detectors if d.spec is not None)
+    spec = next((d.spec for d in local.detectors if d.spec is not None), None)
+    if spec is None:
+        raise BenchmarkError(f"perf --ray: {suite_path} has no detector with a frozen encoder, so there is no "
+                             "encoding to time; add one (e.g. clip-adapter)")
     paths = list(dict.fromkeys(p for (s, _), ps in local.plan.encodings.items() if s == spec for p in ps))
     digests = [local.file_facts(p) for p in paths]
     encoder = FrozenEncoder(spec, local.device, workers=default_workers())

@@ -286,6 +286,8 @@ def test_executor_options_are_checked_before_anything_is_written(data, tmp_path,
                    "--device cuda:1 picks one GPU of this machine; with --executor ray every task gets a GPU", out)
     assert_refused(run_main(capsys, "run", suite, "--output-dir", out, "--executor", "ray", "--address", "127.0.0.1:1"),
                    "--address 127.0.0.1:1: no Ray cluster answers there (Connection refused)", out)
+    assert_refused(run_main(capsys, "run", suite, "--output-dir", out, "--executor", "ray", "--device", "cuda"),
+                   "--device cuda: the Ray cluster has no GPUs; use --device auto or cpu", out)
 
 
 def test_a_node_with_other_versions_is_refused():

@@ -49,7 +49,7 @@ def require_ray():
         import ray
     except ImportError:
         raise BenchmarkError("--executor ray needs Ray, which is not installed: pip install -e '.[ray]' "
-                             "(or pip install 'ray[default]>=2.9')") from None
+                             "(or pip install 'ray>=2.30')") from None
     return ray
 
 
@@ -100,6 +100,8 @@ class RayCluster:
         cpus, gpus = max(1, int(totals.get("CPU", 1))), int(totals.get("GPU", 0))
         nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
         if device == "cuda" and not gpus:
+            if started:  # a refused run leaves no Ray instance behind
+                ray.shutdown()
             raise BenchmarkError("--device cuda: the Ray cluster has no GPUs; use --device auto or cpu")
         if gpus and device != "cpu":  # one GPU per task, and that GPU's share of the CPUs to feed it
             per_task = max(1, cpus // gpus)
