@@ -43,6 +43,9 @@ def run_ray_perf(suite_path: str, device: str = "auto", console: Console | None 
         started = time.perf_counter()
         runs[name] = Run(suite, RunOptions(output_dir=work / name, cache_dir=work / f"cache-{name}", device=device,
                                            console=quiet, executor=executor, threads=threads))
+        if not any(d.spec is not None for d in runs[name].detectors):  # said before anything is timed
+            raise BenchmarkError(f"perf --ray: {suite_path} has no detector with a frozen encoder, so there is no "
+                                 "encoding to time; add one (e.g. clip-adapter)")
         runs[name].run()
         seconds[name] = time.perf_counter() - started
     cells = {name: {cell_key(r): r for r in run.store.results()} for name, run in runs.items()}
@@ -54,10 +57,7 @@ def run_ray_perf(suite_path: str, device: str = "auto", console: Console | None 
 
     # encoding alone: the suite's images with its first frozen encoder
     local = runs["local"]
-    spec = next((d.spec for d in local.detectors if d.spec is not None), None)
-    if spec is None:
-        raise BenchmarkError(f"perf --ray: {suite_path} has no detector with a frozen encoder, so there is no "
-                             "encoding to time; add one (e.g. clip-adapter)")
+    spec = next(d.spec for d in local.detectors if d.spec is not None)
     paths = list(dict.fromkeys(p for (s, _), ps in local.plan.encodings.items() if s == spec for p in ps))
     digests = [local.file_facts(p) for p in paths]
     encoder = FrozenEncoder(spec, local.device, workers=default_workers())
