@@ -48,6 +48,11 @@ class ImageEncoder(abc.ABC):
     def load(self, model: str, pretrained: str, device: torch.device) -> LoadedEncoder:
         """Build the model with its weights (random init must be seeded: the same in every run)."""
 
+    def weights_missing(self, model: str, pretrained: str) -> bool:
+        """True when ``pretrained`` names weights this machine would have to download first
+        (`benchmark validate` says so). Optional: the default assumes they are at hand."""
+        return False
+
 
 def split_backbone(backbone: str, libraries) -> tuple[str, str]:
     """``"timm:resnet50"`` -> ``("timm", "resnet50")``; a bare name or an unknown prefix (open_clip's

@@ -59,8 +59,18 @@ class Perturbation:
 def expand(names) -> list[str]:
     """A preset name (``gend``) or a list that may contain presets -> the list of specs, clean first."""
     names = [names] if isinstance(names, str) else list(names)
-    out = [p for n in names for p in (PRESETS[n] if n in PRESETS else [n])]
+    out = [spelled(p) for n in names for p in (PRESETS[n] if n in PRESETS else [n])]
     return list(dict.fromkeys([CLEAN, *out]))
+
+
+def spelled(spec: str) -> str:
+    """One spelling per grid point, the one :attr:`Perturbation.name` gives: ``jpeg:50.0`` -> ``jpeg:50``,
+    so it is scored (and cached, and named in the run dir) once."""
+    name, sep, value = str(spec).partition(":")
+    try:
+        return f"{name}:{float(value):g}" if sep else spec
+    except ValueError:
+        return spec  # parse() names what is wrong with it
 
 
 def parse(spec: str, kinds, where: str) -> Perturbation:

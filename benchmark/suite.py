@@ -29,7 +29,7 @@ from benchmark.suite_sections import (
     parse_report,
     parse_sets,
 )
-from benchmark.yaml_input import apply_override, parse_yaml
+from benchmark.yaml_input import apply_override, check_bytes, parse_yaml
 
 # key -> default; a dict is a nested section; ANY marks free-form content checked elsewhere
 ANY = object()
@@ -119,11 +119,12 @@ class Suite:
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
     selection: Selection
-    source: str  # the file it came from, for messages
+    source: str  # where it came from, for messages: the file (and any --set keys)
     raw: Mapping[str, Any]  # the resolved mapping, written back as suite.yaml
     report: ReportConfig = ReportConfig()
     sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     perturbations: tuple[str, ...] = ("none",)  # expanded, clean first; checked against the plugins at run time
+    path: str = ""  # the suite file, for its relative paths ("" when it came from no file)
 
     @property
     def train_sets(self) -> tuple[str, ...]:
@@ -169,7 +170,8 @@ class Suite:
                 if not classes:
                     raise BenchmarkError(f"{self.source}: pairings: 'test: all' found no manipulation class "
                                          f"folders in {root}")
-                tests = tuple(classes)
+                # folder or manifest class names become folders of the run dir: the same check as a suite's
+                tests = tuple(check_name(c, "class", f"{self.source}: pairings: 'test: all' in {root}") for c in classes)
             pairings.append(Pairing(pairing.train, tests))
         raw["pairings"] = [{"train": p.train, "test": list(p.test)} for p in pairings]
         return dataclasses.replace(self, pairings=tuple(pairings), raw=raw,
@@ -179,6 +181,7 @@ class Suite:
 def load_suite(path: str | Path, overrides: list[str] = ()) -> Suite:
     path = Path(path)
     try:
+        check_bytes(path.stat().st_size, str(path))  # before reading: a 50 MB file is refused at once
         text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise BenchmarkError(f"cannot read suite file {path}: {e.strerror}") from None
@@ -189,7 +192,9 @@ def load_suite(path: str | Path, overrides: list[str] = ()) -> Suite:
         raise BenchmarkError(f"{path}: a suite must be a YAML mapping with at least 'name' and 'pairings'")
     for override in overrides:
         apply_override(raw, override)
-    return parse_suite(raw, source=str(path))
+    # messages name the file and, when the suite was changed on the command line, those changes
+    source = str(path) + (f" with --set {' '.join(o.partition('=')[0] for o in overrides)}" if overrides else "")
+    return dataclasses.replace(parse_suite(raw, source=source), path=str(path))
 
 
 def _check_keys(raw: dict, schema: dict, prefix: str, source: str) -> dict:

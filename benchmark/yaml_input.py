@@ -9,13 +9,24 @@ import yaml
 from benchmark.errors import BenchmarkError
 
 MAX_SUITE_VALUES = 100_000  # YAML aliases can make a 1 KB file expand to billions of values
+MAX_SUITE_BYTES = 1_000_000  # the largest real suite is a few KB; PyYAML takes minutes over 50 MB
+
+
+def check_bytes(size: int, source: str) -> None:
+    """Bound the input before parsing: one line instead of minutes of silence."""
+    if size > MAX_SUITE_BYTES:
+        raise BenchmarkError(f"{source}: {size:,} bytes is more than a suite may hold ({MAX_SUITE_BYTES:,}); "
+                             f"keep long text (a description, prompt lists) short or in a separate file")
 
 
 def parse_yaml(text: str, source: str):
     """Plain data only (``yaml.safe_load``: a ``!!python/...`` tag is an error), with its line and
     column on errors, and bounded in size so alias expansion cannot hang the harness."""
+    check_bytes(len(text.encode()), source)
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise BenchmarkError(f"{source}: YAML nested too deeply to read; a suite is a few levels deep") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -191,8 +191,9 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
                 raise BenchmarkError(f"class '{cls}': no .png/.jpg/.jpeg images in {class_dirs[cls]} "
                                      f"(directly or in one folder per video); add images or fix the folder name")
     names = {cls: list(found) for cls, found in videos.items()}
-    given = {cls for cls, _ in given_splits}  # classes whose manifest rows carry their split
-    rest = {cls: found for cls, found in names.items() if cls not in given}
+    # videos whose manifest rows carry no split (no column, or an empty cell) are split as usual
+    rest = {cls: [v for v in found if (cls, v) not in given_splits] for cls, found in names.items()}
+    rest = {cls: found for cls, found in rest.items() if found}
     if splits_dir is not None:
         assignment, _ = assign_official(rest, load_official_splits(splits_dir))
     else:

@@ -11,6 +11,7 @@ import pandas as pd
 from benchmark.data.images import natural_key
 from benchmark.data.splits import SPLITS
 from benchmark.errors import BenchmarkError
+from benchmark.suite_sections import check_name
 
 REQUIRED = ("path", "class", "video")
 
@@ -48,9 +49,11 @@ def read_manifests(root: Path, manifests, classes: list[str]):
             where = f"{file}, line {number}"
             if not record["path"] or not record["class"] or not record["video"]:
                 raise BenchmarkError(f"data.manifest: {where}: path, class and video must all be given")
+            check_name(record["class"], "class", f"data.manifest: {where}")  # it becomes a folder of the run dir
             path = Path(record["path"])
             path = path if path.is_absolute() else file.parent / path
-            rows.append((path, record["class"], record["video"], record.get("split"), where, record["path"]))
+            split = record.get("split") or None  # an empty cell: this row is split as usual
+            rows.append((path, record["class"], record["video"], split, where, record["path"]))
     wanted = [r for r in rows if r[1] in set(classes)]
     present = {r[1] for r in rows}
     for cls in classes:

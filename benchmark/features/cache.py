@@ -47,8 +47,9 @@ def sha256_file(path: str | Path) -> str:
 
 
 class FileFacts:
-    """Content hash, format and size of image files, memoised under a (path, size, mtime) key so
-    unchanged files are neither reread nor reopened on the next run."""
+    """Content hash, format and size of image files, memoised under a (path, size, mtime, inode,
+    ctime) key so unchanged files are neither reread nor reopened on the next run. A user can set
+    the mtime back (``touch -d``, ``cp -p``), not the ctime: any write to a file changes its key."""
 
     def __init__(self, root: Path | None):
         self.path = root / "file-facts.json" if root else None
@@ -64,7 +65,7 @@ class FileFacts:
         """(sha256 hex, image format, width, height, problem); problem is "" for a file that
         decodes, else why it does not (checked once per file version, then memoised)."""
         stat = os.stat(path)
-        key = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+        key = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ino}|{stat.st_ctime_ns}"
         known = self.known.get(key)
         if known is None or len(known) != 5:
             problem, fmt, width, height = image_problem(path)

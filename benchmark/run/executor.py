@@ -33,7 +33,7 @@ from benchmark.perturbations import CLEAN, Perturbation
 from benchmark.run.identity import harness_version
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.resolve import ResolvedDetector
-from benchmark.run.scoring import predictions_table, write_cell
+from benchmark.run.scoring import predictions_table, score_problem, write_cell
 from benchmark.run.store import RunStore
 from benchmark.run.training import CHECKPOINT_KEYS, FINAL_MODEL, auc_or_nan, fit_and_select
 
@@ -187,9 +187,9 @@ class LocalExecutor:
         task = progress.add_task(f"score {run.detector}: {run.train} -> {test}{what}", total=len(samples), stats="")
         scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
         progress.update(task, completed=len(samples))
-        if scores.shape != (len(samples),) or not np.all(np.isfinite(scores)):
-            raise ValueError(f"predict() returned {scores.shape} scores for {len(samples)} images, or non-finite "
-                             f"values; it must give one P(fake) per image")
+        problem = score_problem(scores, len(samples))
+        if problem:
+            raise ValueError(problem)
         threshold = selected["threshold"]
         # scored from the predictions table alone, as `benchmark report --metrics` rescores it later
         predictions = predictions_table(samples, scores, threshold, self.samples_by_path)

@@ -8,6 +8,7 @@ now is refused in one line rather than scored with another model.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ def model_path(target: str, detector: str | None, train: str | None, seed: int |
         raise BenchmarkError(f"predict: {target} is neither a model file nor a run directory")
     if not detector or not train:
         raise BenchmarkError(f"predict: {target} is a run directory: pass --detector NAME and --train CLASS")
+    _check_choice(detector, [p.name for p in path.iterdir() if p.is_dir() and any(p.glob("train-*"))],
+                  "--detector", f"detectors of {path}")
+    _check_choice(train, [p.name.removeprefix("train-") for p in (path / detector).glob("train-*")],
+                  "--train", f"training sets of {detector} in {path}")
     if seed is None:
         seeds = sorted(int(p.name.removeprefix("seed-")) for p in (path / detector / f"train-{train}").glob("seed-*"))
         if len(seeds) != 1:
@@ -51,6 +56,14 @@ def model_path(target: str, detector: str | None, train: str | None, seed: int |
                                  f"pass --seed")
         seed = seeds[0]
     return train_dir(path, detector, train, seed) / FINAL_MODEL
+
+
+def _check_choice(value: str, choices: list[str], flag: str, what: str) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise BenchmarkError(f"predict: {flag} {value}: not among the {what} ({', '.join(sorted(choices)) or 'none'})"
+                             f"{hint}")
 
 
 def collect_inputs(items: list[str]) -> Inputs:

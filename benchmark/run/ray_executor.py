@@ -140,6 +140,8 @@ def _check_reachable(address: str | None) -> None:
     if not address or address == "auto" or "://" in address:
         return
     host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise BenchmarkError(f"--address {address}: expected host:port with a port number (or auto), got port {port!r}")
     try:
         socket.create_connection((host or "localhost", int(port)), timeout=5).close()
     except (OSError, ValueError) as e:

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from benchmark.files import atomic_write, to_json
+from benchmark.suite_sections import check_name
 
 RESULTS = "results.jsonl"
 CELL_KEYS = ("detector", "train", "test", "seed", "perturbation")
@@ -26,7 +27,8 @@ def read_results(run_dir: Path) -> list[dict]:
 
 
 def read_results_checked(run_dir: Path) -> tuple[list[dict], list[str]]:
-    """(rows, problems): a line a crash cut short is left out and named, never glued to another."""
+    """(rows, problems): a line a crash cut short (or a damaged one) is left out and named, never
+    glued to another."""
     path = Path(run_dir) / RESULTS
     if not path.exists():
         return [], []
@@ -40,20 +42,34 @@ def read_results_checked(run_dir: Path) -> tuple[list[dict], list[str]]:
         except json.JSONDecodeError:
             last = number == len(lines)
             problems.append(f"{path}: line {number} is {'a half-written last line' if last else 'not valid JSON'}"
-                            f" (a crash mid-write?); its cell is run again on resume")
+                            f"{' (a crash mid-write?)' if last else ''}; rerunning the run moves it to {CORRUPT} "
+                            "and scores its cell again")
     return rows, problems
 
 
-def repair_results(run_dir: Path) -> bool:
-    """Cut a half-written last line (no newline after it) so the next row starts on its own line."""
+CORRUPT = "results.corrupt.jsonl"  # lines of results.jsonl that were not JSON, kept for the record
+
+
+def repair_results(run_dir: Path) -> int:
+    """Move every line that is not JSON (a half-written last line, a damaged one in the middle) to
+    results.corrupt.jsonl, so the rest reads again and those cells are scored again; returns how many."""
     path = Path(run_dir) / RESULTS
     if not path.exists():
-        return False
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return False
-    atomic_write(path, data[: data.rfind(b"\n") + 1])
-    return True
+        return 0
+    good, bad = [], []
+    for line in path.read_bytes().split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            good.append(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            bad.append(line)
+    if bad:
+        with open(Path(run_dir) / CORRUPT, "ab") as f:  # first: a crash between the two loses no line
+            f.write(b"".join(line + b"\n" for line in bad))
+        atomic_write(path, b"".join(line + b"\n" for line in good))
+    return len(bad)
 
 
 def append_result(run_dir: Path, row: dict) -> None:
@@ -68,10 +84,14 @@ def cell_key(row: dict) -> tuple:
 
 
 def train_dir(out: Path, detector: str, train: str, seed: int) -> Path:
+    # the last guard: whatever a name came from, it cannot point outside the run dir
+    check_name(detector, "detector", str(out))
+    check_name(train, "train", str(out))
     return out / detector / f"train-{train}" / f"seed-{seed}"
 
 
 def cell_dir(out: Path, detector: str, train: str, seed: int, test: str, perturbation: str = CLEAN) -> Path:
     """``test-<T>`` for the clean test set, ``test-<T>__<perturbation>`` (``:`` as ``-``) for a degraded one."""
-    suffix = "" if perturbation == CLEAN else "__" + perturbation.replace(":", "-")
+    check_name(test, "test", str(out))
+    suffix = "" if perturbation == CLEAN else "__" + check_name(perturbation, "perturbation", str(out)).replace(":", "-")
     return train_dir(out, detector, train, seed) / f"test-{test}{suffix}"

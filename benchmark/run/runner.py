@@ -63,7 +63,7 @@ class RunOptions:
 
 def default_output_dir(suite: Suite) -> Path:
     """A run's own suite.yaml reruns into its run dir; any other suite into reports/<name>/."""
-    here = Path(suite.source).parent
+    here = Path(suite.path or suite.source).parent
     return here if (here / IDENTITY).is_file() else Path("reports") / suite.name
 
 
@@ -96,6 +96,9 @@ class Run:
         self.workers = default_workers() if options.workers is None else options.workers
         self.store.existing_identity()  # not a file, not someone else's folder
         self.suite = self._resolve_data(suite)
+        root = Path(self.suite.data.root)
+        if self.out.resolve().is_relative_to(root):  # its folders would be read as classes by the next `test: all`
+            raise BenchmarkError(f"--output-dir {self.out} is inside the data root {root}; write runs outside the data")
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
         self.dataset, self.audit, self.table = self._read_data()
@@ -122,7 +125,7 @@ class Run:
     def _resolve_data(self, suite: Suite) -> Suite:
         """The suite as it will run: absolute data root, `test: all` expanded, classes checked."""
         root = self.options.data_dir or suite.data.root
-        here = Path(suite.source).parent
+        here = Path(suite.path or suite.source).parent
         if root and not self.options.data_dir and not Path(root).is_absolute():
             root = here / root  # a suite's own paths are relative to it
         if suite.data.synthetic is not None:
@@ -145,8 +148,13 @@ class Run:
         splits = suite.data.splits
         if splits and splits != "official":
             splits = str(splits_folder(splits, here).resolve())
+        classes = available_classes(suite.data, root)
+        for name in suite.sets:
+            if name in classes:  # the set would silently stand in for the data's class in every cell
+                raise BenchmarkError(f"{suite.source}: set '{name}' (sets.{name}) has the name of the class '{name}' "
+                                     f"in {root}; rename the set")
         wants_all = any(p.test == (ALL,) for p in suite.pairings)
-        return suite.resolved(root, splits, available_classes(suite.data, root) if wants_all else None)
+        return suite.resolved(root, splits, classes if wants_all else None)
 
     def _read_data(self) -> tuple[Dataset, dict, pd.DataFrame]:
         """(dataset without unreadable images, audit, path/class/split/sha256 table); stops on

@@ -17,6 +17,19 @@ from benchmark.detector import Samples  # noqa: E402
 from benchmark.files import atomic_write, write_json  # noqa: E402
 
 
+def score_problem(scores, count: int) -> str | None:
+    """Why ``scores`` are not one P(fake) per image (finite, in [0, 1]), naming the first bad value; None if they are.
+    A threshold or an accuracy@0.5 over anything else means nothing."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (count,):
+        return f"predict() returned {scores.shape} scores for {count} images; it must give one P(fake) per image"
+    bad = np.flatnonzero(~(np.isfinite(scores) & (scores >= 0) & (scores <= 1)))
+    if bad.size:
+        return (f"predict() returned {float(scores[bad[0]]):.4g} for image {bad[0]} ({bad.size} of {count} scores outside "
+                f"[0, 1] or not finite); it must give P(fake) in [0, 1], e.g. a sigmoid of its logits")
+    return None
+
+
 def predictions_table(samples: Samples, scores: np.ndarray, threshold: float, by_path: dict) -> pd.DataFrame:
     """One row per test image: what it is (class, video, label), its score and its prediction at
     the val threshold. Everything a report needs to rescore the cell, or aggregate its videos."""

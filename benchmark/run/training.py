@@ -15,6 +15,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from benchmark.checkpoints import Checkpoint, check_plain, checkpoints_in, rng_state, safe_load, set_rng_state
 from benchmark.detector import Detector, FitContext, Samples
 from benchmark.files import atomic_save
+from benchmark.run.scoring import score_problem
 
 FINAL_MODEL = "final_model.pth"
 
@@ -69,8 +70,9 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
         check_plain(state, "state_dict()")
         check_plain(resume, "save_checkpoint(resume=...)")
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
-        if scores.shape != (len(val),) or not np.all(np.isfinite(scores)):
-            raise FloatingPointError(f"predict() gave non-finite or misshapen val scores in epoch {epoch}")
+        problem = score_problem(scores, len(val))
+        if problem:
+            raise ValueError(f"on val after epoch {epoch}: {problem}")
         rng = rng_state()  # after scoring val: as the next epoch will find it
         if ctx.batch_generator is not None:
             rng["batches"] = ctx.batch_generator.get_state()
@@ -99,6 +101,9 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
         scores = val_scores[epoch]
     else:
         scores = np.asarray(detector.predict(val, ctx), dtype=np.float64)
+        problem = score_problem(scores, len(val))
+        if problem:
+            raise ValueError(f"on val: {problem}")
     threshold = val_threshold(val.labels, scores) if threshold_rule == "val" else float(threshold_rule)
     selected = Selected(epoch, auc_or_nan(val.labels, scores), threshold, history)
     ctx.log(f"selected epoch {epoch} ({epoch_rule}) val_auc={selected.val_auc:.4f} threshold={threshold:.4f}")

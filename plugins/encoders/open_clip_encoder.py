@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 from pathlib import Path
 
 import torch
@@ -76,6 +77,24 @@ class OpenClipEncoder(ImageEncoder):
             "preprocess": {k: v for k, v in pretrained_cfg.items() if k not in ("url", "hf_hub")},
             "layer": "encode_image (projected)",
         }
+
+    def weights_missing(self, model, pretrained) -> bool:
+        """A tag whose file is in neither the Hugging Face cache nor open_clip's URL cache."""
+        import open_clip
+        from huggingface_hub import try_to_load_from_cache
+
+        if pretrained in NO_WEIGHTS or Path(pretrained).is_file():
+            return False
+        cfg = open_clip.get_pretrained_cfg(self._model_name(model), pretrained)
+        if not cfg or "file" in cfg:
+            return False
+        model_id, filename = os.path.split(cfg.get("hf_hub", ""))  # open_clip's own reading: "org/model/[file]"
+        if model_id:
+            names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+            if any(isinstance(try_to_load_from_cache(model_id, name), str) for name in names):
+                return False
+        url = cfg.get("url", "")
+        return not (url and (Path.home() / ".cache" / "clip" / Path(url).name).is_file())
 
     def load(self, model, pretrained, device) -> LoadedEncoder:
         import open_clip  # slow import: only when a model is really needed
