@@ -191,19 +191,42 @@ def _validate(args, console: Console) -> int:
 
     suite = load_with_shortcuts(args)
     registry = plugins.collect()
-    resolve_detectors(suite, registry)
+    detectors = resolve_detectors(suite, registry)
     for metric in suite.metrics:
         registry.metrics.get(metric, where=f"{suite.source}: metrics")
     from benchmark.perturbations import parse
 
     for name in suite.perturbations:
         parse(name, registry.perturbations, f"{suite.source}: perturbations")
+    _validate_weights(suite, detectors, registry, console)
     if args.data_dir or (suite.data.root and suite.data.synthetic is None):
         _validate_data(suite, args.data_dir, console)
     else:
         console.print(suite.to_yaml(), markup=False, highlight=False)
-    console.print(f"[green]ok[/]: {suite.source}")
+    console.print(f"[green]ok[/]: {escape(suite.source)}")
     return 0
+
+
+def _validate_weights(suite, detectors, registry, console: Console) -> None:
+    """Weights a run would download first: said (a run offline would fail on them: refused)."""
+    import os
+
+    from benchmark.encoders import split_backbone
+
+    libraries = {entry.name for entry in registry.encoders}
+    for detector in detectors:
+        spec = detector.spec
+        if spec is None:
+            continue
+        library, model = split_backbone(spec.model, libraries)
+        if not registry.encoders.get(library).value.weights_missing(model, spec.pretrained):
+            continue
+        where = f"detectors.{detector.name}.pretrained: '{spec.pretrained}' for {spec.model}"
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+            raise BenchmarkError(f"{suite.source}: {where} is not in the local cache and cannot be downloaded "
+                                 "(HF_HUB_OFFLINE is set); set pretrained to a local weights file, or none")
+        console.print(f"[yellow]note:[/] {escape(where)} is not cached: the first run downloads it", highlight=False,
+                      soft_wrap=True)
 
 
 def _validate_data(suite, data_dir, console: Console) -> None:
@@ -335,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = _parser().parse_args(argv)
     args.command_line = shlex.join(["benchmark", *argv])
-    console = Console()
-    errors = Console(stderr=True)
+    console = Console(emoji=False)  # user text such as "host:abc:" is never an emoji code
+    errors = Console(stderr=True, emoji=False)
     try:
         return COMMANDS[args.command](args, console)
     except BenchmarkError as e:
@@ -346,10 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as e:  # disk full, read-only or missing folders: name the path
         _traceback(args, e)
-        where = e.filename or "output"
-        hint = "free some space" if e.errno == errno.ENOSPC else "check the path and its permissions"
-        errors.print(f"[bold red]error:[/] cannot write or read {where}: {e.strerror or e}; {hint}, then rerun "
-                     f"the same command to resume", markup=True, highlight=False, soft_wrap=True)
+        where = escape(str(e.filename or "output"))
+        what = (f"disk full writing {where}; free some space" if e.errno == errno.ENOSPC else
+                f"cannot write or read {where}: {escape(e.strerror or str(e))}; check the path and its permissions")
+        errors.print(f"[bold red]error:[/] {what}, then rerun the same command to resume", markup=True,
+                     highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         errors.print("interrupted: finished cells are kept; rerun the same command to resume")

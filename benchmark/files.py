@@ -3,6 +3,7 @@ folder, then rename. Created with the user's umask, like a plain open() would.""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -20,32 +21,37 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _atomic(path: Path, write) -> None:
-    """``write(tmp_path)`` then rename over ``path``: readers see the old file or the new, never
-    half of one, and a failure (disk full, kill) leaves no temporary file behind."""
+def _write_bytes(tmp: str, data: bytes) -> None:
+    with open(tmp, "wb") as f:
+        f.write(data)
+
+
+def atomic_write(path: Path, data: str | bytes | memoryview) -> None:
+    """Write ``data`` to a temporary file, then rename it over ``path``: readers see the old file or
+    the new, never half of one, and a failure (disk full, kill) leaves no temporary file behind.
+    An OSError names ``path`` (a full disk reports no file name of its own)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, _file_mode())
         os.close(fd)
-        write(tmp)
+        _write_bytes(tmp, data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-    _atomic(path, write)
-
-
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save, atomically."""
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save, atomically. Serialised in memory first: torch's own file writer reports a full
+    disk as "[enforce fail at inline_container.cc] unexpected pos", a plain write as ENOSPC."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, buffer.getbuffer())
 
 
 def to_json(obj: Any) -> str:

@@ -184,7 +184,7 @@ def test_disk_full_mid_run_keeps_finished_cells_and_resumes(setup, monkeypatch, 
 
     monkeypatch.setattr(store, "append_result", append_then_fill)
     result = run(output=out)
-    assert_refused(result, f"cannot write or read {out / 'results.jsonl'}: No space left on device; free some space")
+    assert_refused(result, f"disk full writing {out / 'results.jsonl'}; free some space")
     assert len(rows(out)) == 1
     assert not [p for p in out.rglob(".*") if p.name != ".lock"]  # no orphaned temporary files
     first_cell = (out / "clip-adapter/train-FaceSwap/seed-42/test-FaceSwap/test_predictions.csv").read_bytes()

@@ -37,6 +37,11 @@ class Video:
         if not self.container.streams.video:
             self.close()
             raise VideoError("no video stream")
+        if self.container.format.name.endswith("_pipe") or self.container.format.name == "image2":
+            # FFmpeg opens a still image under any suffix as a one-frame "video"
+            name = self.container.format.name
+            self.close()
+            raise VideoError(f"an image, not a video (FFmpeg reads it as {name})")
         self.stream = self.container.streams.video[0]
         try:
             packets = [(p.pts, p.is_keyframe) for p in self.container.demux(self.stream) if p.pts is not None and p.size]

@@ -18,9 +18,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark.data.splits import evenly_spaced
+from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write, write_json
 from benchmark.prepare.faces import DlibHog, FaceFinder, crop_face
 from benchmark.prepare.frames import Video, VideoError
+from benchmark.processes import die_with_parent
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 RECORD = "video.json"  # inside each finished video folder: its own account (not an image: never read as one)
@@ -44,7 +46,8 @@ class Job:
 
 def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None) -> dict:
     """One video -> ``job.target``/0000.png ...; returns its record. Never raises for a bad video."""
-    record = {"video": job.target.name, "class": job.cls, "source": str(job.source), "frames_wanted": settings.frames,
+    record = {"video": job.target.name, "class": job.cls, "source": str(job.source), "settings": asdict(settings),
+              "frames_wanted": settings.frames,
               "frames_in_video": 0,
               "frames_decoded": 0, "faces_found": 0, "frames_written": 0, "replaced_no_face": 0, "failure": None}
     if (job.target / RECORD).is_file():
@@ -72,6 +75,33 @@ def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None
     shutil.rmtree(job.target, ignore_errors=True)
     os.replace(partial, job.target)  # the folder appears complete or not at all
     return record
+
+
+OPTIONS = {"frames": "--frames", "faces": "--faces", "size": "--size", "scale": "--scale"}
+
+
+def check_same_settings(jobs: list[Job], settings: Settings, root: Path) -> None:
+    """A destination prepared with other parameters is refused, naming the first that differs: resuming
+    would keep its old frames under the new parameters (as a run dir refuses another experiment)."""
+    wanted = asdict(settings)
+    found = []
+    try:
+        found.append((root / "prepare.json", json.loads((root / "prepare.json").read_text())["parameters"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no summary yet (a first run killed early): the videos' own records say it
+    found += [(job.target / RECORD, _saved_settings(job.target / RECORD)) for job in jobs]
+    for where, saved in found:
+        for key, flag in OPTIONS.items():
+            if isinstance(saved, dict) and key in saved and saved[key] != wanted[key]:
+                raise BenchmarkError(f"{where} was prepared with {flag} {saved[key]}, this run asks for {wanted[key]}; "
+                                     f"prepare into another folder, or delete {root} to redo it")
+
+
+def _saved_settings(record: Path) -> dict | None:
+    try:
+        return json.loads(record.read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _frames(video: Video, settings: Settings, record: dict) -> list:
@@ -122,7 +152,7 @@ def prepare(jobs: list[Job], settings: Settings, root: Path, workers: int, conso
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("prepare videos", total=len(jobs))
         if workers > 0:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent) as pool:
                 for record in pool.map(_run, [(job, settings) for job in jobs]):
                     records.append(record)
                     progress.advance(task)

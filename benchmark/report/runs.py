@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from benchmark.errors import BenchmarkError
-from benchmark.run.results import CELL_KEYS, CLEAN, RESULTS, cell_dir, cell_key, read_results_checked
+from benchmark.run.results import CELL_KEYS, CLEAN, CORRUPT, RESULTS, cell_dir, cell_key, read_results_checked
 from benchmark.yaml_input import parse_yaml
 
 PREDICTIONS = "test_predictions.csv"
@@ -71,8 +71,8 @@ def load_run_data(run_dir: str | Path) -> RunData:
                              "to rewrite it") from None
     rows, problems = read_results_checked(path)
     if problems:
-        raise BenchmarkError(f"{problems[0].split(';')[0]}; run `benchmark run {path / 'suite.yaml'}` to finish "
-                             "the run (it cuts that line and scores the cell again), then report")
+        raise BenchmarkError(f"{problems[0].split(';')[0]}; run `benchmark run {path / 'suite.yaml'}` to repair the "
+                             f"run (it moves that line to {CORRUPT} and scores its cell again), then report")
     if not rows:
         raise BenchmarkError(f"{path / RESULTS}: the run has no finished cells yet; run "
                              f"`benchmark run {path / 'suite.yaml'}` to finish it")

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from rich.console import Console
 
+from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write
 from benchmark.report.build import open_study
 from benchmark.report.exports import write_csv, write_latex
 from benchmark.report.figures import slug, write_figures
 from benchmark.report.render import leaderboard_table, matrix_table, render_console, render_markdown, title
 from benchmark.report.study import Study
+from benchmark.run.identity import IDENTITY
 
 REPORT = "report.md"
 
@@ -37,9 +39,20 @@ def latex_tables(study: Study) -> dict:
     return tables
 
 
+def _check_out(out: Path, run_dirs) -> None:
+    """A comparison never writes into a run dir: it would overwrite that run's own report files."""
+    own = len(run_dirs) == 1 and Path(out).resolve() == Path(run_dirs[0]).resolve()  # the default, spelled out
+    for folder in (Path(out).resolve(), *Path(out).resolve().parents):
+        if (folder / IDENTITY).is_file() and not own:
+            raise BenchmarkError(f"--out {out} is inside the run dir {folder}: its report files would be replaced; "
+                                 "choose a folder outside every run dir")
+
+
 def report_runs(run_dirs: list[str | Path], console: Console, out: Path | None = None, metrics: list[str] | None = None,
                 report: dict | None = None, force: bool = False) -> Path | None:
     """`benchmark report`: one run -> its own folder (unless ``out``); several -> ``out`` or console only."""
+    if out is not None:
+        _check_out(out, run_dirs)
     study, notes = open_study(run_dirs, metrics, report, force)
     if out is None and len(run_dirs) == 1:
         out = Path(run_dirs[0])

@@ -26,7 +26,7 @@ from benchmark.data.synthetic import FOLDER
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write, write_json
 from benchmark.run.identity import IDENTITY, changed_files_by_class, compare
-from benchmark.run.results import CLEAN, append_result, cell_dir, read_results, repair_results, train_dir
+from benchmark.run.results import CLEAN, CORRUPT, append_result, cell_dir, read_results, repair_results, train_dir
 
 LOCK = ".lock"
 SPLITS = "splits.csv"
@@ -115,8 +115,9 @@ class RunStore:
     def begin(self, status: str, identity: dict, suite_yaml: str, table: pd.DataFrame, audit: dict,
               meta: dict, mode: str, command: str) -> dict:
         """Write the run's description; returns meta with the first start kept and this start logged."""
-        if repair_results(self.out):
-            self.log("results.jsonl: cut a half-written last line (a crash mid-write); its cell runs again")
+        repaired = repair_results(self.out)
+        if repaired:
+            self.log(f"results.jsonl: moved {repaired} line(s) that were not JSON to {CORRUPT}; their cells run again")
         old_meta = self.read_meta()
         if old_meta and status != "new":
             meta["started"] = old_meta.get("started", _now())
