@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,10 +15,11 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 from benchmark.files import atomic_write  # noqa: E402
 from benchmark.perturbations import CLEAN  # noqa: E402
+from benchmark.report.curves import epoch_tables, training_figure  # noqa: E402
 from benchmark.report.study import Study, cell_order  # noqa: E402
 
 FIGURES = "figures"
@@ -33,7 +35,7 @@ def write_figures(study: Study, out: Path, formats: tuple[str, ...]) -> dict[str
     folder = out / FIGURES
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, list[tuple[str, str]]] = {"heatmaps": [], "robustness": [], "roc by test set": [],
-                                              "roc by training set": []}
+                                              "roc by training set": [], "training curves": []}
     trains, tests = cell_order(study)
     for name in study.headline:
         values = study.pooled[name].to_numpy(dtype=float)
@@ -57,10 +59,39 @@ def write_figures(study: Study, out: Path, formats: tuple[str, ...]) -> dict[str
         for train in trains:
             keys = [(label, train, test) for test in tests]
             fig = roc_figure(study, keys, panels=[train], panel_of=lambda key: key[1], legend_of=lambda key: f"test {key[2]}",
-                             title=f"{label}, trained on {train}: every test set")
+                             title=f"{label}: every test set", panel_title=lambda panel: f"{label}, trained on {panel}")
             made["roc by training set"].append((f"{label}, train {train}",
                                                 _save(fig, folder, f"roc_{slug(label)}_train-{slug(train)}", formats, out)))
+    for system in study.systems:
+        tables = epoch_tables(study, system)
+        if tables:
+            made["training curves"].append((f"{system.label}: training curves", _save(
+                training_figure(system, tables), folder, f"training_{slug(system.label)}", formats, out)))
     return made
+
+
+def draw_roc(ax, labels: np.ndarray, scores: np.ndarray, name: str, threshold: float | None = None) -> float:
+    """One ROC curve, its AUC in the legend, and (given a threshold) the operating point as a dot: the
+    style of every ROC figure, the per-cell roc_curve.png included. Returns the AUC."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    auc = float(roc_auc_score(labels, scores))
+    (line,) = ax.plot(fpr, tpr, linewidth=1.2, label=f"{name} (AUC {auc:.3f})")
+    if threshold is not None:  # the operating point picked on validation
+        chosen = scores >= threshold
+        ax.plot(chosen[labels == 0].mean(), chosen[labels == 1].mean(), "o", color=line.get_color(), markersize=5)
+    return auc
+
+
+def roc_axes(ax, log: bool = False, lowest: float = 0.0) -> None:
+    ax.plot([lowest, 1] if log else [0, 1], [lowest, 1] if log else [0, 1], ":", color="grey", linewidth=0.8)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(lowest / 2, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate" + (" (log)" if log else ""))
+    ax.set_ylabel("true positive rate")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="lower right")
 
 
 def heatmap(study: Study, label: str, name: str, trains, tests, scale) -> plt.Figure:
@@ -80,13 +111,17 @@ def heatmap(study: Study, label: str, name: str, trains, tests, scale) -> plt.Fi
             shade = (value - scale[0]) / ((scale[1] - scale[0]) or 1)
             dark = shade > 0.5 if lower else shade < 0.5
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
-        if trains[i] == tests[j]:  # own manipulation: the in-domain cell
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+        if trains[i] == tests[j]:  # own manipulation: a frame inside the cell (edge to edge, two diagonal
+            # frames outline their neighbours too), and the word, so no colour or shape must be decoded
+            ax.add_patch(Rectangle((j - 0.44, i - 0.44), 0.88, 0.88, fill=False, edgecolor="red", linewidth=1.5,
+                                   linestyle="--"))
+            ax.text(j, i - 0.33, "own", ha="center", va="center", fontsize=7, color="red")
     ax.set_xticks(range(len(tests)), tests, rotation=30, ha="right")
     ax.set_yticks(range(len(trains)), trains)
     ax.set_xlabel("test set")
     ax.set_ylabel("training set")
-    ax.set_title(f"{label}: {name} ({'lower' if lower else 'higher'} is better; red = own manipulation)", fontsize=9)
+    ax.set_title(f"{label}: {name} ({'lower' if lower else 'higher'} is better)\nred dashed frame, 'own': "
+                 "tested on its training manipulation", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
@@ -123,10 +158,10 @@ def robustness_figure(study: Study, label: str, name: str) -> plt.Figure:
     return fig
 
 
-def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> plt.Figure:
+def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str, panel_title=None) -> plt.Figure:
     """ROC curves of the given (system, train, test) cells, every seed, grouped into panels."""
     log = study.config.roc_scale == "log"
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), dpi=90, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), dpi=90, squeeze=False)
     lowest = 1.0
     for key in keys:
         tables = study.predictions.get(key)
@@ -139,24 +174,14 @@ def roc_figure(study: Study, keys, panels, panel_of, legend_of, title: str) -> p
             labels, scores = table["label"].to_numpy(), table["score"].to_numpy()
             if len(np.unique(labels)) < 2:
                 continue
-            fpr, tpr, _ = roc_curve(labels, scores)
             lowest = min(lowest, 1.0 / max(1, int((labels == 0).sum())))
-            seed = f", seed {cell['seed']}"
-            (line,) = ax.plot(fpr, tpr, linewidth=1.2, label=f"{legend_of(key)}{seed}")
-            chosen = scores >= cell["threshold"]  # the operating point picked on validation
-            ax.plot(chosen[labels == 0].mean(), chosen[labels == 1].mean(), "o", color=line.get_color(), markersize=5)
+            seed = f", seed {cell['seed']}" if len(tables) > 1 else ""
+            draw_roc(ax, labels, scores, f"{legend_of(key)}{seed}", cell["threshold"])
     for ax, panel in zip(axes[0], panels):
-        ax.plot([lowest, 1] if log else [0, 1], [lowest, 1] if log else [0, 1], ":", color="grey", linewidth=0.8)
-        if log:
-            ax.set_xscale("log")
-            ax.set_xlim(lowest / 2, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_xlabel("false positive rate" + (" (log)" if log else ""))
-        ax.set_ylabel("true positive rate")
-        ax.set_title(f"trained on {panel}", fontsize=9)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(title + "; dots: threshold chosen on validation", fontsize=9)
+        roc_axes(ax, log, lowest)
+        ax.set_title(textwrap.fill(panel_title(panel) if panel_title else f"trained on {panel}", 48), fontsize=9)
+    # wrapped to the figure's width: a long title is never cut at both edges
+    fig.suptitle(textwrap.fill(title + "; dots: threshold chosen on validation", 60 * len(panels)), fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -44,6 +44,14 @@ class DetectorFailed(BenchmarkError):
     """A detector raised (or produced NaN) inside fit or predict."""
 
 
+def cell_line(row: dict, seconds: float | None = None) -> str:
+    """A finished cell in one plain line (for logs and consoles that are no terminal)."""
+    what = f" ({row['perturbation']})" if row.get("perturbation", CLEAN) != CLEAN else ""
+    auc = f"AUC {row['auc']:.3f}" if isinstance(row.get("auc"), float) else "AUC -"
+    took = f" ({seconds:.1f} s)" if seconds is not None else ""
+    return f"cell {row['detector']}: {row['train']} -> {row['test']}{what}, seed {row['seed']}: {auc}{took}"
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -63,6 +71,11 @@ class LocalExecutor:
     mode: str
     perturbations: dict = dataclasses.field(default_factory=dict)  # name -> Perturbation (the clean one included)
     on_checkpoint: object = None  # told of each epoch's checkpoint file (a Ray worker sends it to the driver)
+    announce: object = None  # told one plain line per finished training run and cell (consoles that are no terminal)
+
+    def say(self, line: str) -> None:
+        if self.announce is not None:
+            self.announce(line)
 
     def __post_init__(self):
         self.samples_by_path = self.dataset.by_path()
@@ -121,7 +134,7 @@ class LocalExecutor:
         train_set = self._with_features(detector, self.dataset.cell(run.train, "train"), progress)
         val_set = self._with_features(detector, self.dataset.cell(run.train, "val"), progress)
         log(f"train {run.label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
-            f"val {len(val_set)} images; device {self.device}; options {resolved.options}")
+            f"val {len(val_set)} images; device {self.device}; options {resolved.resolved_options}")
         started = time.perf_counter()
         seed_everything(run.seed)  # after encoding, so a warm or cold cache trains identically
         selection = self.suite.selection
@@ -136,7 +149,10 @@ class LocalExecutor:
                      "source": resolved.source, "encoder": self.features.key(spec) if spec else None,
                      "fast_decode": self.suite.data.fast_decode, "harness": harness_version(),
                      "train": run.train, "seed": run.seed, "selection": selected}, final)
-        log(f"trained in {time.perf_counter() - started:.2f}s; saved {final}")
+        seconds = time.perf_counter() - started
+        log(f"trained in {seconds:.2f}s; saved {final}")
+        self.say(f"trained {run.label}: epoch {selected['epoch']}, val AUC {selected['val_auc']:.3f}, "
+                 f"threshold {selected['threshold']:.3f} ({seconds:.1f} s)")
         return selected
 
     def _context(self, run: TrainingRun, log, detector: Detector, progress: Progress) -> FitContext:
@@ -177,6 +193,7 @@ class LocalExecutor:
                     log) -> None:
         """A test set (clean, or degraded by ``perturbation``) is scored once, by the model selected on
         val, at the threshold chosen on val (on clean data: the degradation is unknown in advance)."""
+        started = time.perf_counter()
         perturb = self.perturbation(perturbation)
         samples = self._with_features(detector, self.dataset.cell(test, "test"), progress, perturb)
         if perturb is not None:  # a pixel detector reads the degraded pixels through the same path
@@ -204,6 +221,7 @@ class LocalExecutor:
         write_cell(self.store.cell_dir(run.detector, run.train, run.seed, test, perturbation), predictions, row)
         self.store.append(row)
         log(f"test {test}{what}: " + " ".join(f"{k}={v:.4f}" for k, v in values.items()))
+        self.say(cell_line(row, time.perf_counter() - started))
 
     def _oracle(self, detector, ctx, samples: Samples, folder: Path) -> dict:
         """DeepfakeBench-style: the best test AUC over all epochs' checkpoints. Optimistic by

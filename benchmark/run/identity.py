@@ -47,7 +47,10 @@ def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metri
         "settings": {"data": {k: v for k, v in raw["data"].items()}, "selection": dict(raw["selection"]),
                      "prompts": raw["prompts"]},
         "data": data_digests(table),
-        "detectors": {d.name: {"use": d.plugin, "options": dict(d.options), "plugin": d.source,
+        # every option as it runs (defaults included); which of them are defaults, so that an option a
+        # plugin adds later, at its default, does not make an older run another experiment
+        "detectors": {d.name: {"use": d.plugin, "options": d.resolved_options, "defaults": sorted(d.defaults),
+                               "plugin": d.source,
                                "encoder": encoder_keys.get(d.name),
                                "prompts": {"real": list(d.prompts.real), "fake": list(d.prompts.fake)}}
                       for d in detectors},
@@ -113,7 +116,12 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
             additions.append(f"detector {name}")
         else:
             a, b = _flat(old["detectors"][name]), _flat(new["detectors"][name])
+            defaults = set(new["detectors"][name].get("defaults", ()))
             for path in sorted(set(a) | set(b)):
+                if path.startswith("defaults"):
+                    continue  # which options are at their default: the values themselves are compared
+                if a.get(path, _MISSING) is _MISSING and path.removeprefix("options.") in defaults:
+                    continue  # recorded by a newer harness (or a new option), at its default: the same run
                 if a.get(path, _MISSING) != b.get(path, _MISSING):
                     where = path.removeprefix("options.") if path.startswith("options.") else f"({path})"
                     differences.append(f"detectors.{name}.{where}: {_show(a.get(path, _MISSING))} -> "

@@ -33,7 +33,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.encoders import BATCH_SIZE, SHARD_ROWS, resolve_encoder
 from benchmark.files import atomic_write
 from benchmark.plugins import Entry
-from benchmark.run.executor import DetectorFailed, LocalExecutor
+from benchmark.run.executor import DetectorFailed, LocalExecutor, cell_line
 from benchmark.run.plan import Plan, TrainingRun
 from benchmark.run.ray_tasks import RunOutcome, WorkerSetup, encode_shard, failure_line, run_name, training_task
 from benchmark.run.training import FINAL_MODEL
@@ -339,5 +339,6 @@ class RayExecutor:
                 log.write(here(text))
         for row in outcome.rows:
             self.local.store.append(row)
+            self.local.say(cell_line(row))
         return here(outcome.error) if outcome.error else None
 

@@ -13,7 +13,7 @@ import difflib
 import inspect
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from benchmark.detector import Detector, EncoderSpec
 from benchmark.encoders import split_backbone
@@ -38,6 +38,13 @@ class ResolvedDetector:
     prompts: PromptSet | None = None
     prompts_name: str = ""  # the prompt set's name, or "inline"
     spec: EncoderSpec | None = None  # the frozen encoder it trains on, or None for a pixel detector
+    defaults: dict = field(default_factory=dict)  # the factory's own default of every option not set
+    reads_prompts: bool = False  # the detector encodes text prompts (Detector.uses_text)
+
+    @property
+    def resolved_options(self) -> dict:
+        """Every option's value as the detector runs with it: the ones set, and the factory's defaults."""
+        return {**self.defaults, **self.options}
 
     def build(self) -> Detector:
         try:
@@ -50,6 +57,18 @@ class ResolvedDetector:
 
 def _parameters(factory) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(factory).parameters)
+
+
+def _defaults(parameters: dict[str, inspect.Parameter], given: dict) -> dict:
+    """Defaults of the options not given, where they are plain data (recorded in identity and meta)."""
+    def plain(value) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        return value is None or isinstance(value, (bool, int, float, str))
+
+    return {name: list(p.default) if isinstance(p.default, tuple) else p.default for name, p in parameters.items()
+            if name not in given and p.default is not inspect.Parameter.empty and plain(p.default)
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _type_hints(factory) -> dict:
@@ -129,9 +148,11 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
                                      f"(options: {known})")
             key = f"{suite.source}: detectors.{name}.{option}"
             values[option] = typed(value, hints[option], key) if option in hints else value
-        detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name)
+        detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name,
+                                    defaults=_defaults(parameters, values))
         built = detector.build()  # building also checks the options' ranges
         detector.spec = built.frozen_encoder()
+        detector.reads_prompts = bool(built.uses_text())
         if detector.spec is not None:
             _check_encoder(detector.spec, built.uses_text(), plugins.encoders, f"{suite.source}: detectors.{name}")
         resolved.append(detector)

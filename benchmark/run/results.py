@@ -1,7 +1,7 @@
 """The run directory: the contract later tools rely on.
 
     <out>/suite.yaml  meta.json  results.jsonl  report.md  splits.csv
-    <out>/<detector>/train-<Class>/seed-<s>/run.log, checkpoint_epoch_<k>.pth, final_model.pth
+    <out>/<detector>/train-<Class>/seed-<s>/run.log, epochs.csv, checkpoint_epoch_<k>.pth, final_model.pth
     <out>/<detector>/train-<Class>/seed-<s>/test-<Class>/test_predictions.csv, test_metrics.json, roc_curve.png
 
 Every file is written atomically (temp file + rename) and each finished cell is appended to
@@ -18,6 +18,7 @@ from benchmark.files import atomic_write, to_json
 from benchmark.suite_sections import check_name
 
 RESULTS = "results.jsonl"
+EPOCHS = "epochs.csv"  # per training run: epoch, the detector's stats, val_auc, val_loss, selected
 CELL_KEYS = ("detector", "train", "test", "seed", "perturbation")
 CLEAN = "none"  # the perturbation of an undegraded test set (rows written before perturbations existed)
 

@@ -112,7 +112,8 @@ class Run:
                                      fast_decode=self.suite.data.fast_decode)
         for (spec, perturbation), paths in self.plan.encodings.items():
             # weights that cannot load fail here, before any output; a warm cache needs no model
-            texts = [t for d in self.detectors if d.spec == spec for t in (*d.prompts.real, *d.prompts.fake)]
+            texts = [t for d in self.detectors if d.spec == spec and d.reads_prompts
+                     for t in (*d.prompts.real, *d.prompts.fake)]
             if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
                 self._encoder(spec)
         self.cluster = None
@@ -230,9 +231,12 @@ class Run:
                 self.cluster.shutdown()
 
     def _executor(self):
+        # under nohup, CI or `| tee` the bars draw nothing until the end: one plain line per finished step instead
+        plain = None if self.console.is_terminal else lambda line: self.console.print(line, markup=False,
+                                                                                     highlight=False, soft_wrap=True)
         local = LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
                               self.features, self.device, self.workers, self.store, self.options.mode,
-                              self.perturbations)
+                              self.perturbations, announce=plain)
         if self.cluster is None:
             return local
         from benchmark.run.ray_executor import RayExecutor
@@ -302,9 +306,10 @@ class Run:
             "frames_per_video": self.suite.data.frames_per_video,
             "fast_decode": self.suite.data.fast_decode,
             "unreadable_images": len(self.audit["unreadable"]),
-            "detectors": {d.name: {"use": d.plugin, "options": d.options, "source": d.source,
-                                   "prompts": {"name": d.prompts_name, "real": list(d.prompts.real),
-                                               "fake": list(d.prompts.fake)}} for d in self.detectors},
+            "detectors": {d.name: {"use": d.plugin, "options": d.resolved_options, "set": d.options, "source": d.source,
+                                   **({"prompts": {"name": d.prompts_name, "real": list(d.prompts.real),
+                                                   "fake": list(d.prompts.fake)}} if d.reads_prompts else {})}
+                          for d in self.detectors},
             # what made each detector's embeddings: library, model, weights (by file hash), preprocessing
             "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
                          for d in self.detectors if d.spec is not None},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -11,10 +12,10 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import RocCurveDisplay  # noqa: E402
 
 from benchmark.detector import Samples  # noqa: E402
 from benchmark.files import atomic_write, write_json  # noqa: E402
+from benchmark.report.figures import draw_roc, roc_axes  # noqa: E402
 
 
 def score_problem(scores, count: int) -> str | None:
@@ -48,21 +49,24 @@ def write_cell(folder: Path, predictions: pd.DataFrame, row: dict) -> None:
     atomic_write(folder / "test_predictions.csv", predictions.to_csv(index=False, float_format="%.9g"))
     write_json(folder / "test_metrics.json", {k: v for k, v in row.items()
                                               if k not in ("detector", "train", "test", "seed", "perturbation")})
-    atomic_write(folder / "roc_curve.png", _roc_png(predictions["label"].to_numpy(), predictions["score"].to_numpy(),
-                                                    f"train {row['train']} -> test {row['test']}" + (
-        f" ({row['perturbation']})" if row.get("perturbation", "none") != "none" else "")))
+    what = f" ({row['perturbation']})" if row.get("perturbation", "none") != "none" else ""
+    atomic_write(folder / "roc_curve.png", _roc_png(
+        predictions["label"].to_numpy(), predictions["score"].to_numpy(),
+        f"{row['detector']}, seed {row['seed']}: train {row['train']} -> test {row['test']}{what}", row["detector"],
+        row["threshold"]))
 
 
-def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str) -> bytes:
+def _roc_png(labels: np.ndarray, scores: np.ndarray, title: str, name: str, threshold: float) -> bytes:
+    """The cell's ROC curve in the style of the report's ROC figures (AUC in the legend, the val threshold's dot)."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=80)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)  # fixed margins: one draw per save
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.88)  # fixed margins: one draw per save
     try:
         if len(np.unique(labels)) == 2:
-            RocCurveDisplay.from_predictions(labels, scores, ax=ax, pos_label=1, name="detector",
-                                             plot_chance_level=True)
+            draw_roc(ax, labels, scores, name, threshold)
         else:
             ax.text(0.5, 0.5, "ROC undefined: one class only", ha="center")
-        ax.set_title(title, fontsize=9)
+        roc_axes(ax)
+        ax.set_title(textwrap.fill(title + "; dot: threshold chosen on validation", 55), fontsize=8)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")  # no bbox_inches="tight": it draws the figure twice
         return buffer.getvalue()

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import sklearn
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import log_loss, roc_auc_score, roc_curve
 
 from benchmark.checkpoints import Checkpoint, check_plain, checkpoints_in, rng_state, safe_load, set_rng_state
 from benchmark.detector import Detector, FitContext, Samples
-from benchmark.files import atomic_save
+from benchmark.files import atomic_save, atomic_write
+from benchmark.run.results import EPOCHS
 from benchmark.run.scoring import score_problem
 
 FINAL_MODEL = "final_model.pth"
@@ -59,8 +61,9 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
     detector continues after the last one, with the RNGs as they were: the result is the same as
     an uninterrupted run. ``on_checkpoint(path)`` is told of each checkpoint once it is written."""
     history: dict[int, float] = {}
+    curve: dict[int, dict] = {}  # epoch -> its row of epochs.csv
     val_scores: dict[int, np.ndarray] = {}
-    ctx.resume = _resume_point(folder, history, ctx)
+    ctx.resume = _resume_point(folder, history, ctx, curve)
 
     def save_checkpoint(epoch: int, stats: dict, resume: dict | None = None) -> None:
         bad = {k: v for k, v in stats.items() if isinstance(v, float) and not math.isfinite(v)}
@@ -78,10 +81,12 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
             rng["batches"] = ctx.batch_generator.get_state()
         history[epoch] = auc_or_nan(val.labels, scores)
         val_scores[epoch] = scores
+        curve[epoch] = epoch_row(epoch, stats, history[epoch], val.labels, scores)
         ctx.log(f"epoch {epoch}: val_auc={history[epoch]:.4f}")
         atomic_save({"epoch": epoch, "stats": stats, "val_auc": history[epoch], "history": dict(history),
-                     "val_scores": torch.from_numpy(scores), "state": state, "resume": resume,
+                     "curve": dict(curve), "val_scores": torch.from_numpy(scores), "state": state, "resume": resume,
                      "rng": rng}, folder / f"checkpoint_epoch_{epoch}.pth")
+        write_curve(folder, curve)
         ctx.epoch = epoch
         if on_checkpoint is not None:
             on_checkpoint(folder / f"checkpoint_epoch_{epoch}.pth")
@@ -106,6 +111,8 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
             raise ValueError(f"on val: {problem}")
     threshold = val_threshold(val.labels, scores) if threshold_rule == "val" else float(threshold_rule)
     selected = Selected(epoch, auc_or_nan(val.labels, scores), threshold, history)
+    if curve:
+        write_curve(folder, curve, selected=epoch)
     ctx.log(f"selected epoch {epoch} ({epoch_rule}) val_auc={selected.val_auc:.4f} threshold={threshold:.4f}")
     return selected
 
@@ -113,7 +120,22 @@ def fit_and_select(detector: Detector, train: Samples, val: Samples, ctx: FitCon
 CHECKPOINT_KEYS = ("epoch", "state", "val_scores", "history", "rng")
 
 
-def _resume_point(folder: Path, history: dict, ctx: FitContext) -> Checkpoint | None:
+def epoch_row(epoch: int, stats: dict, val_auc: float, labels: np.ndarray, scores: np.ndarray) -> dict:
+    """One epoch's numbers: the detector's own stats (train_loss, ...), val AUC and val loss (the
+    detector's own when it reports one, else the log loss of its val scores: the same for every detector)."""
+    row = {"epoch": epoch, **{k: float(v) for k, v in stats.items() if isinstance(v, (int, float))}, "val_auc": val_auc}
+    if "val_loss" not in row and len(np.unique(labels)) == 2:
+        row["val_loss"] = float(log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1]))
+    return row
+
+
+def write_curve(folder: Path, curve: dict, selected: int | None = None) -> None:
+    table = pd.DataFrame([curve[e] for e in sorted(curve)])
+    table["selected"] = table["epoch"] == selected
+    atomic_write(folder / EPOCHS, table.to_csv(index=False, float_format="%.6g"))
+
+
+def _resume_point(folder: Path, history: dict, ctx: FitContext, curve: dict) -> Checkpoint | None:
     """The last checkpoint an interrupted run left, if the detector saved resume state in it."""
     found = checkpoints_in(folder)
     if not found:
@@ -125,6 +147,7 @@ def _resume_point(folder: Path, history: dict, ctx: FitContext) -> Checkpoint | 
             path.unlink()
         return None
     history.update({int(k): float(v) for k, v in saved["history"].items()})
+    curve.update({int(k): v for k, v in (saved.get("curve") or {}).items()})  # older checkpoints: no curve
     set_rng_state(saved["rng"])
     if ctx.batch_generator is not None and "batches" in saved["rng"]:
         ctx.batch_generator.set_state(saved["rng"]["batches"])
