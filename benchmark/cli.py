@@ -198,22 +198,24 @@ def _validate(args, console: Console) -> int:
 
     for name in suite.perturbations:
         parse(name, registry.perturbations, f"{suite.source}: perturbations")
-    _validate_weights(suite, detectors, registry, console)
     if args.data_dir or (suite.data.root and suite.data.synthetic is None):
         _validate_data(suite, args.data_dir, console)
     else:
         console.print(suite.to_yaml(), markup=False, highlight=False)
+    _validate_weights(suite, detectors, registry, console)  # after the data: its problems are said first
     console.print(f"[green]ok[/]: {escape(suite.source)}")
     return 0
 
 
 def _validate_weights(suite, detectors, registry, console: Console) -> None:
-    """Weights a run would download first: said (a run offline would fail on them: refused)."""
+    """Weights a run would have to download first are said: ``ok`` must not hide a download (or, offline,
+    a run that would stop on it)."""
     import os
 
     from benchmark.encoders import split_backbone
 
     libraries = {entry.name for entry in registry.encoders}
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
     for detector in detectors:
         spec = detector.spec
         if spec is None:
@@ -222,11 +224,10 @@ def _validate_weights(suite, detectors, registry, console: Console) -> None:
         if not registry.encoders.get(library).value.weights_missing(model, spec.pretrained):
             continue
         where = f"detectors.{detector.name}.pretrained: '{spec.pretrained}' for {spec.model}"
-        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-            raise BenchmarkError(f"{suite.source}: {where} is not in the local cache and cannot be downloaded "
-                                 "(HF_HUB_OFFLINE is set); set pretrained to a local weights file, or none")
-        console.print(f"[yellow]note:[/] {escape(where)} is not cached: the first run downloads it", highlight=False,
-                      soft_wrap=True)
+        what = ("is not in the local cache and cannot be downloaded (HF_HUB_OFFLINE is set): a run here would stop; "
+                "set pretrained to a local weights file, or none" if offline
+                else "is not cached: the first run downloads it")
+        console.print(f"[yellow]note:[/] {escape(where)} {what}", highlight=False, soft_wrap=True)
 
 
 def _validate_data(suite, data_dir, console: Console) -> None:

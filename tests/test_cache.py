@@ -97,6 +97,7 @@ def test_damaged_shard_is_detected_and_rebuilt(tmp_path, images, tiny_backbone, 
     assert len(EmbeddingCache(tmp_path, shard_dir.name).index) == len(images)
 
 
+@pytest.mark.slow
 def test_warm_rerun_with_other_training_settings_encodes_nothing(tmp_path, tiny_backbone):
     data = make_class_folders(tmp_path / "data", {"Real_youtube": (0, 0, 0), "FaceSwap": (60, 0, 0),
                                                   "NeuralTextures": (0, 0, 60), "Deepfakes": (0, 60, 0)})
@@ -127,6 +128,7 @@ def test_warm_rerun_with_other_training_settings_encodes_nothing(tmp_path, tiny_
     assert "images encoded 0" in warm.stdout
 
 
+@pytest.mark.slow
 def test_truncated_cache_run_equals_uncached_run(tmp_path, tiny_backbone):
     data = make_class_folders(tmp_path / "data", {"Real_youtube": (0, 0, 0), "FaceSwap": (60, 0, 0),
                                                   "NeuralTextures": (0, 0, 60)})

@@ -108,6 +108,7 @@ def test_console_and_report_show_the_same_numbers(finished_run):
         assert f"{row['auc']:.3f} [" in result.stdout  # the console shows the headline metric the same way
 
 
+@pytest.mark.slow
 def test_rerun_resumes_and_modes_split_training_from_testing(finished_run, faces_root, tiny_backbone, tmp_path):
     out, _ = finished_run
     log = out / "clip-adapter" / "train-FaceSwap" / "seed-42" / "run.log"
@@ -145,6 +146,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, faces_root, e
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_unloadable_weights_name_the_option(tmp_path, faces_root):
     result = cli("run", "suites/ff++.yaml", "--data-dir", faces_root, "--output-dir", tmp_path / "w",
                  "--set", "detectors.clip-adapter.backbone=ViT-S-32-alt", "--workers", "0")
@@ -154,6 +156,7 @@ def test_unloadable_weights_name_the_option(tmp_path, faces_root):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_another_suite_never_overwrites_a_run(finished_run, faces_root, tiny_backbone):
     out, _ = finished_run
     result = cli("run", "suites/ff++.yaml", "--data-dir", faces_root, "--output-dir", out,
@@ -162,6 +165,7 @@ def test_another_suite_never_overwrites_a_run(finished_run, faces_root, tiny_bac
     assert "holds another experiment: detectors.clip-adapter.epochs: 3 -> 2" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_suite_runs_and_says_it_is_a_smoke_demo(tmp_path):
     out = tmp_path / "demo"
     result = cli("run", "suites/demo.yaml", "--output-dir", out, "--set", "data.synthetic.videos=8", "--epochs", "2",
@@ -175,6 +179,7 @@ def test_demo_suite_runs_and_says_it_is_a_smoke_demo(tmp_path):
     assert "Mean AUC, own manipulation vs unseen ones: clip-adapter" in " ".join(result.stdout.split())
 
 
+@pytest.mark.slow
 def test_plugins_validate_and_report_commands(finished_run, tmp_path):
     out, _ = finished_run
     listing = cli("plugins")

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from conftest import make_class_folders
 from test_cli import cli
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `python -m pytest -m "not slow"` leaves them out
 
 
 def test_perf_prints_every_figure(tmp_path, tiny_backbone):

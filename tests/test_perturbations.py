@@ -77,6 +77,7 @@ def robust_run(tmp_path_factory, tiny_backbone):
     return base, data, args
 
 
+@pytest.mark.slow
 def test_each_test_image_is_encoded_once_per_perturbation_and_never_again(robust_run):
     base, data, args = robust_run
     meta = json.loads((base / "run" / "meta.json").read_text())

@@ -1,6 +1,7 @@
 """pixel-cnn learns from pixels: on the demo's generator it separates the manipulation it was
 trained on and not the other one (a real generalization gap, nothing hard-coded)."""
 
+import pytest
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from conftest import run_main
 DEMO = Path(__file__).resolve().parents[1] / "suites" / "demo.yaml"
 
 
+@pytest.mark.slow
 def test_pixel_cnn_learns_its_manipulation_and_not_the_other(capsys, tmp_path):
     out = tmp_path / "run"
     code, _, err = run_main(capsys, "run", DEMO, "--output-dir", out, "--workers", "1",

@@ -17,6 +17,8 @@ from benchmark import hookspecs
 
 from conftest import assert_refused, run_main
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `python -m pytest -m "not slow"` leaves them out
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "forgery-example-plugin"
 GUIDE = ROOT / "docs" / "plugins.md"

@@ -166,6 +166,7 @@ def ffpp_run(tmp_path_factory, tiny_backbone):
     return base, root, suite, out
 
 
+@pytest.mark.slow
 def test_ffpp_run_reports_video_metrics_and_a_clean_audit(ffpp_run):
     _, _, _, out = ffpp_run
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
@@ -186,6 +187,7 @@ def test_ffpp_run_reports_video_metrics_and_a_clean_audit(ffpp_run):
     assert set(splits.split) == {"train", "val", "test"}
 
 
+@pytest.mark.slow
 def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path, tiny_backbone):
     base, root, suite, out = ffpp_run
     changed = tmp_path / "data"
@@ -207,6 +209,7 @@ def test_changing_only_test_data_leaves_selection_unchanged(ffpp_run, tmp_path, 
     assert not np.allclose(scores[0], scores[1])  # the test data really changed
 
 
+@pytest.mark.slow
 def test_planted_duplicate_stops_the_run_unless_allowed(tmp_path, tiny_backbone):
     rng = np.random.default_rng(0)
     for cls in ("Real", "Fake"):
@@ -235,21 +238,23 @@ def test_planted_duplicate_stops_the_run_unless_allowed(tmp_path, tiny_backbone)
     assert "byte-identical" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_format_and_size_shortcuts_are_flagged(tmp_path, tiny_backbone):
     rng = np.random.default_rng(0)
     for v in range(8):
-        save_image(tmp_path / "Real" / f"{v}.jpg", rng, (0, 0, 0), 40)
-        save_image(tmp_path / "GAN" / f"{v}.png", rng, (0, 0, 0), 24)
+        save_image(tmp_path / "data" / "Real" / f"{v}.jpg", rng, (0, 0, 0), 40)
+        save_image(tmp_path / "data" / "GAN" / f"{v}.png", rng, (0, 0, 0), 24)
     suite = tmp_path / "s.yaml"
     suite.write_text("name: shortcut\ndata: {real: Real}\npairings: [{train: GAN, test: [GAN]}]\n"
                      "detectors: {clip-adapter: {epochs: 1}}\n")
-    result = cli("run", suite, "--data-dir", tmp_path, "--output-dir", tmp_path / "out", *tiny(tiny_backbone, 1))
+    result = cli("run", suite, "--data-dir", tmp_path / "data", "--output-dir", tmp_path / "out", *tiny(tiny_backbone, 1))
     assert result.returncode == 0, result.stderr
     assert "file format alone separates them" in result.stdout
     warnings = json.loads((tmp_path / "out" / "audit.json").read_text())["warnings"]
     assert any("format alone" in w for w in warnings) and any("size alone" in w for w in warnings)
 
 
+@pytest.mark.slow
 def test_oracle_is_reported_only_when_asked_and_labelled(tmp_path, tiny_backbone):
     data = make_class_folders(tmp_path / "data", {"Real_youtube": (0, 0, 0), "FaceSwap": (60, 0, 0),
                                                   "NeuralTextures": (0, 0, 60)})

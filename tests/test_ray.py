@@ -25,6 +25,8 @@ from benchmark_plugins.detectors.shortcut_probe import ShortcutProbe
 
 from conftest import assert_refused, interruptible, make_class_folders, run_main, write_suite
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `python -m pytest -m "not slow"` leaves them out
+
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
 MATRIX = "pairings: {matrix: [FaceSwap, NeuralTextures]}\nseeds: [1]\n"
 

@@ -40,8 +40,8 @@ def test_report_opens_with_the_leaderboard_and_every_cell_has_an_interval(run, c
     code, out, err = report(capsys, run)
     assert code == 0, err
     text = (run / "report.md").read_text()
-    assert text.index("## Leaderboard: AUC") < text.index("## Paired difference: alpha - beta") < text.index(
-        "## alpha: AUC")
+    assert text.index("## Leaderboard: AUC") < text.index("## alpha: AUC") < text.index(
+        "## Paired difference: alpha - beta")  # the numbers before their differences
     board = text[text.index("## Leaderboard: AUC"):text.index("## Leaderboard: video-level AUC")]
     assert "| detector | in-domain (mean) | cross-domain (mean) | gap (in - cross) | worst cross-domain cell | its value |" in board
     cells = text[text.index("## alpha: all cells"):text.index("## beta: AUC")]
@@ -71,6 +71,7 @@ def test_point_estimates_are_rescored_from_the_predictions_and_match_results(run
         assert row["video_auc"] == pytest.approx(roc_auc_score(videos.label, videos.score), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_bootstrap_is_deterministic_for_a_seed(run, capsys, tmp_path):
     assert report(capsys, run)[0] == 0
     first = (run / "results.csv").read_bytes()
@@ -80,6 +81,7 @@ def test_the_bootstrap_is_deterministic_for_a_seed(run, capsys, tmp_path):
     assert (run / "results.csv").read_bytes() != first
 
 
+@pytest.mark.slow
 def test_intervals_shrink_as_the_test_set_grows(tmp_path, capsys):
     widths = []
     for videos in (10, 40, 160):

@@ -33,6 +33,7 @@ def runs(tmp_path_factory, tiny_backbone):
     return out
 
 
+@pytest.mark.slow
 def test_intervals_are_narrower_on_a_larger_test_set(runs):
     small, large = (pd.read_csv(runs[n] / "results.csv") for n in ("small", "large"))
     assert set(small["system"]) == {"clip-adapter", "shortcut-probe"}

@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from benchmark.data.images import image_batches
 
 from conftest import interruptible, make_class_folders, run_main, tiny_args, write_suite
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `python -m pytest -m "not slow"` leaves them out
 
 CLASSES = {"Real_youtube": (0, 0, 0), "FaceSwap": (60, -30, 0), "NeuralTextures": (-30, 0, 60)}
 MATRIX = ("name: m\ndata: {real: Real_youtube}\npairings: {matrix: [FaceSwap, NeuralTextures]}\n"
@@ -26,6 +29,7 @@ CHILD = """
 import os, signal, sys
 import benchmark.features.cache as cache, benchmark.features.encoders as features, benchmark.run.training as training
 from benchmark.cli import main
+
 features.SHARD_ROWS = 8
 kill_at = os.environ.get("KILL_AT_CHECKPOINT")
 kill_with = getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))

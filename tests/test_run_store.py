@@ -64,9 +64,9 @@ def test_changed_file_content_is_named(setup):
 
 def test_changed_option_is_named(setup):
     _, _, _, _, run = setup
-    assert_refused(run("--set", "detectors.clip-adapter.lr=3.0e-4"), "detectors.clip-adapter.lr: absent -> 0.0003")
+    assert_refused(run("--set", "detectors.clip-adapter.lr=3.0e-4"), "detectors.clip-adapter.lr: 0.0001 -> 0.0003")
     # YAML 1.1 reads 3e-4 as text; the option's annotation (float) makes it the same number
-    assert_refused(run("--set", "detectors.clip-adapter.lr=3e-4"), "detectors.clip-adapter.lr: absent -> 0.0003")
+    assert_refused(run("--set", "detectors.clip-adapter.lr=3e-4"), "detectors.clip-adapter.lr: 0.0001 -> 0.0003")
     assert_refused(run("--set", "selection.epoch=last"), "settings.selection.epoch: \"best\" -> \"last\"")
 
 

@@ -52,6 +52,7 @@ def zoo_run(zoo):
     return base, data, suite, out
 
 
+@pytest.mark.slow
 def test_six_detectors_and_variants_run_side_by_side_on_one_encoding_pass(zoo_run, capsys):
     base, data, suite, out = zoo_run
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

@@ -143,11 +143,31 @@ def _check_reachable(address: str | None) -> None:
     if not port.isdigit():
         raise BenchmarkError(f"--address {address}: expected host:port with a port number (or auto), got port {port!r}")
     try:
-        socket.create_connection((host or "localhost", int(port)), timeout=5).close()
+        with socket.create_connection((host or "localhost", int(port)), timeout=5) as connection:
+            speaks_grpc = _answers_http2(connection)
     except (OSError, ValueError) as e:
         why = getattr(e, "strerror", None) or str(e) or type(e).__name__
         raise BenchmarkError(f"--address {address}: no Ray cluster answers there ({why}); start one with "
                              "`ray start --head` on that machine and pass its host:port (or auto, on it)") from None
+    if not speaks_grpc:  # Ray would print its own warnings for minutes before giving up
+        raise BenchmarkError(f"--address {address}: something listens there, but not a Ray head (its GCS speaks "
+                             "gRPC); pass the address `ray start --head` printed (port 6379 by default)")
+
+
+def _answers_http2(connection: socket.socket) -> bool:
+    """A Ray head's GCS is a gRPC server: to HTTP/2's connection preface it answers with a SETTINGS frame."""
+    connection.settimeout(3)
+    connection.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    frame = b""
+    try:
+        while len(frame) < 9:
+            chunk = connection.recv(9 - len(frame))
+            if not chunk:
+                break
+            frame += chunk
+    except OSError:  # a timeout: it never answers
+        return False
+    return len(frame) == 9 and frame[3] == 4  # frame type 4: SETTINGS
 
 
 def shard_size(images: int, slots: int) -> int:

@@ -97,8 +97,10 @@ class Run:
         self.store.existing_identity()  # not a file, not someone else's folder
         self.suite = self._resolve_data(suite)
         root = Path(self.suite.data.root)
-        if self.out.resolve().is_relative_to(root):  # its folders would be read as classes by the next `test: all`
-            raise BenchmarkError(f"--output-dir {self.out} is inside the data root {root}; write runs outside the data")
+        if self.suite.data.layout != "manifest" and self.out.resolve().is_relative_to(root):
+            # its folders (with figures: images) would be read as a class by the next `test: all`
+            raise BenchmarkError(f"--output-dir {self.out} is inside the data root {root}; write runs outside the "
+                                 "data (or list the data in a manifest: data.layout manifest)")
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
         self.dataset, self.audit, self.table = self._read_data()
