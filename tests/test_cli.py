@@ -130,6 +130,7 @@ def test_rerun_resumes_and_modes_split_training_from_testing(finished_run, faces
     assert len((other / "results.jsonl").read_text().splitlines()) == 2
 
 
+@pytest.mark.slow  # five subprocesses; test_red_team_* cover one-line errors in the quick subset
 @pytest.mark.parametrize("extra, message", [
     (["--set", "detectors.clip-adapter.epoch=3"], "unknown option 'detectors.clip-adapter.epoch'"),
     (["--set", "data.rooot=x"], "unknown suite key 'data.rooot'"),

@@ -49,7 +49,7 @@ def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metri
         "data": data_digests(table),
         # every option as it runs (defaults included); which of them are defaults, so that an option a
         # plugin adds later, at its default, does not make an older run another experiment
-        "detectors": {d.name: {"use": d.plugin, "options": d.resolved_options, "defaults": sorted(d.defaults),
+        "detectors": {d.name: {"use": d.plugin, "options": d.resolved_options, "defaults": d.at_default,
                                "plugin": d.source,
                                "encoder": encoder_keys.get(d.name),
                                "prompts": {"real": list(d.prompts.real), "fake": list(d.prompts.fake)}}
@@ -121,7 +121,7 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
                 if path.startswith("defaults"):
                     continue  # which options are at their default: the values themselves are compared
                 if a.get(path, _MISSING) is _MISSING and path.removeprefix("options.") in defaults:
-                    continue  # recorded by a newer harness (or a new option), at its default: the same run
+                    continue  # at its default, where an older harness recorded only the options set: the same run
                 if a.get(path, _MISSING) != b.get(path, _MISSING):
                     where = path.removeprefix("options.") if path.startswith("options.") else f"({path})"
                     differences.append(f"detectors.{name}.{where}: {_show(a.get(path, _MISSING))} -> "

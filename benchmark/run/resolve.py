@@ -38,13 +38,18 @@ class ResolvedDetector:
     prompts: PromptSet | None = None
     prompts_name: str = ""  # the prompt set's name, or "inline"
     spec: EncoderSpec | None = None  # the frozen encoder it trains on, or None for a pixel detector
-    defaults: dict = field(default_factory=dict)  # the factory's own default of every option not set
+    defaults: dict = field(default_factory=dict)  # the factory's own default of each option (plain values only)
     reads_prompts: bool = False  # the detector encodes text prompts (Detector.uses_text)
 
     @property
     def resolved_options(self) -> dict:
         """Every option's value as the detector runs with it: the ones set, and the factory's defaults."""
         return {**self.defaults, **self.options}
+
+    @property
+    def at_default(self) -> list[str]:
+        """The options whose value is the factory's default, whether set or not."""
+        return sorted(k for k, v in self.resolved_options.items() if k in self.defaults and v == self.defaults[k])
 
     def build(self) -> Detector:
         try:
@@ -59,15 +64,15 @@ def _parameters(factory) -> dict[str, inspect.Parameter]:
     return dict(inspect.signature(factory).parameters)
 
 
-def _defaults(parameters: dict[str, inspect.Parameter], given: dict) -> dict:
-    """Defaults of the options not given, where they are plain data (recorded in identity and meta)."""
+def _defaults(parameters: dict[str, inspect.Parameter]) -> dict:
+    """The factory's defaults that are plain data (recorded in identity and meta)."""
     def plain(value) -> bool:
         if isinstance(value, (list, tuple)):
             return all(plain(v) for v in value)
         return value is None or isinstance(value, (bool, int, float, str))
 
     return {name: list(p.default) if isinstance(p.default, tuple) else p.default for name, p in parameters.items()
-            if name not in given and p.default is not inspect.Parameter.empty and plain(p.default)
+            if p.default is not inspect.Parameter.empty and plain(p.default)
             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
@@ -149,7 +154,7 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
             key = f"{suite.source}: detectors.{name}.{option}"
             values[option] = typed(value, hints[option], key) if option in hints else value
         detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name,
-                                    defaults=_defaults(parameters, values))
+                                    defaults=_defaults(parameters))
         built = detector.build()  # building also checks the options' ranges
         detector.spec = built.frozen_encoder()
         detector.reads_prompts = bool(built.uses_text())
