@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("suite")
     _add_set(validate)
     validate.add_argument("--data-dir", help="also check the data: class folders, images, counts per split")
+    validate.add_argument("--cache-dir", help="where file facts are remembered (default as for run): a second validate "
+                          "of unchanged data rereads no image")
 
     commands.add_parser("plugins", help="list every detector, prompt set, metric and encoder with its package")
 
@@ -86,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--report", action="store_true", help="instead: time `benchmark report` on a fabricated 4 x 4 "
                       "matrix x 3 detectors x 3 seeds study, 10,000 images per cell, 1000 bootstrap resamples")
     perf.add_argument("--report-images", type=_positive, default=10_000, help="with --report: test images per cell")
+    perf.add_argument("--scale", type=_positive, metavar="N", help="instead: the harness's own cost on N generated images "
+                      "(cold, warm start, resume, validate, 512-d cache, failing commands), each a real command")
+    perf.add_argument("--scale-dir", default=None, help="with --scale: where the images are made once and reused "
+                      "(default: <cache dir>/perf-scale)")
+    perf.add_argument("--no-cold", action="store_true", help="with --scale: skip the cold run (e.g. at 1 M images)")
+    perf.add_argument("--threads", type=_positive, default=None, help="with --scale: pass --threads to each run")
 
     predict = commands.add_parser("predict", help="score new images with a trained model (final_model.pth or a run dir)")
     predict.add_argument("model", help="a final_model.pth, or a run dir with --detector and --train")
@@ -160,21 +168,24 @@ def _name_list(text: str) -> list[str]:
 
 def load_with_shortcuts(args):
     """The suite with --set overrides and the shortcut flags applied."""
-    from benchmark import plugins
-    from benchmark.run.resolve import shortcut_overrides
     from benchmark.suite import load_suite
 
-    suite = load_suite(args.suite, args.overrides)
+    suite = load_suite(args.suite, args.overrides)  # before any plugin (torch) is imported: a typo answers at once
     values = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
               "seeds": [args.seed] if args.seed is not None else args.seeds}
+    if all(v is None for v in values.values()):
+        return suite
+    from benchmark import plugins
+    from benchmark.run.resolve import shortcut_overrides
+
     extra = shortcut_overrides(suite, plugins.collect().detectors, values)
     return load_suite(args.suite, [*args.overrides, *extra]) if extra else suite
 
 
 def _run(args, console: Console) -> int:
+    suite = load_with_shortcuts(args)
     from benchmark.run.runner import Run, RunOptions
 
-    suite = load_with_shortcuts(args)
     options = RunOptions(output_dir=Path(args.output_dir) if args.output_dir else None, data_dir=args.data_dir,
                          mode=args.mode, device=args.device, workers=args.workers,
                          cache_dir=Path(args.cache_dir) if args.cache_dir else None, no_cache=args.no_cache,
@@ -199,7 +210,7 @@ def _validate(args, console: Console) -> int:
     for name in suite.perturbations:
         parse(name, registry.perturbations, f"{suite.source}: perturbations")
     if args.data_dir or (suite.data.root and suite.data.synthetic is None):
-        _validate_data(suite, args.data_dir, console)
+        _validate_data(suite, args.data_dir, args.cache_dir, console)
     else:
         console.print(suite.to_yaml(), markup=False, highlight=False)
     _validate_weights(suite, detectors, registry, console)  # after the data: its problems are said first
@@ -230,13 +241,13 @@ def _validate_weights(suite, detectors, registry, console: Console) -> None:
         console.print(f"[yellow]note:[/] {escape(where)} {what}", highlight=False, soft_wrap=True)
 
 
-def _validate_data(suite, data_dir, console: Console) -> None:
+def _validate_data(suite, data_dir, cache_dir, console: Console) -> None:
     import tempfile
 
     from benchmark.run.runner import Run, RunOptions
 
     with tempfile.TemporaryDirectory() as scratch:  # checks only: nothing is written there
-        run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, no_cache=True,
+        run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, cache_dir=cache_dir,
                                     workers=0, console=console))
     console.print(run.suite.to_yaml(), markup=False, highlight=False)
     table = Table(title="images (videos) per class and split")
@@ -325,6 +336,15 @@ def _perf(args, console: Console) -> int:
 
         with tempfile.TemporaryDirectory() as scratch:
             print(json.dumps(report_perf(Path(scratch) / "study", images_per_cell=args.report_images), indent=2))
+        return 0
+    if args.scale:
+        from benchmark.features.cache import default_cache_dir
+        from benchmark.perf_scale import run_scale
+
+        log = Console(stderr=True)
+        figures = run_scale(args.scale, Path(args.scale_dir or default_cache_dir() / "perf-scale"), cold=not args.no_cold,
+                            threads=args.threads, log=lambda line: log.print(line, style="dim", highlight=False))
+        print(json.dumps(figures, indent=2))
         return 0
     if args.ray:
         from benchmark.perf_ray import run_ray_perf
