@@ -37,6 +37,7 @@ def _link_subset(data_dir: Path, classes: list[str], limit: int | None, into: Pa
     """The first ``limit`` videos/images of each class, as symlinks, so runs can be sized."""
     for cls in classes:
         for name, frames in list(list_videos(data_dir / cls).items())[:limit]:
+            frames = [Path(f) for f in frames]
             target = into / cls / (name if len(frames) > 1 or frames[0].name != name else "")
             target.mkdir(parents=True, exist_ok=True)
             for frame in frames:
@@ -127,7 +128,7 @@ def run_perf(data_dir: str | None, real: str = "Real", backbone: str = "ViT-S-32
         "device": describe_device(torch_device),
         "backbone": backbone,
         "pretrained": pretrained,
-        "embedding_dim": int(cache.get([next(iter(cache.index))]).shape[1]),
+        "embedding_dim": int(cache.sources[0].shape[1]),
         "workers": workers,
         "images": len(paths),
         "epochs": epochs,

@@ -107,10 +107,15 @@ def test_saved_suite_reruns_its_own_run_and_meta_records_resumes(setup, capsys):
     assert code == 0, err
     assert "resuming (2 cells done, 0 to run)" in " ".join(stdout.split())
     assert (out / "clip-adapter/train-FaceSwap/seed-42/run.log").read_text() == log  # nothing retrained
+    # a resume with nothing to do writes only its log line; one that runs something is recorded in meta
+    assert json.loads((out / "meta.json").read_text()) == first
+    assert "nothing to do (2 cells finished)" in (out / "run.log").read_text()
+    code, _, err = run("--set", "seeds=[42, 7]", "--extend", data_dir=None, suite_file=out / "suite.yaml", output=None)
+    assert code == 0, err
     meta = json.loads((out / "meta.json").read_text())
     assert meta["started"] == first["started"] and meta["command"] == first["command"]
     assert len(meta["resumes"]) == 1 and "suite.yaml" in meta["resumes"][0]["command"]
-    assert "resumed:" in (out / "run.log").read_text()
+    assert "extended:" in (out / "run.log").read_text()
 
 
 def test_a_second_process_is_refused_naming_the_holder(setup):

@@ -10,15 +10,18 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import BenchmarkError
-from benchmark.features.cache import FileFacts
+from benchmark.files import atomic_write, to_json
+from benchmark.data.facts import FileFacts
 from benchmark.suite import Suite
 
 SHORTCUT_LEVEL = 0.95  # a single file property separating classes this well is worth a warning
@@ -33,9 +36,25 @@ def _separability(values_real, values_fake) -> float:
 
 def scan_files(dataset: Dataset, files: FileFacts, workers: int = 8) -> dict[str, tuple]:
     """path -> (sha256, format, width, height, problem) for every sample; memoised in ``files``."""
-    paths = [s.path for s in dataset.samples]
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # hashing and decoding release the GIL
-        return dict(zip(paths, pool.map(files.facts, paths)))
+    return files.scan([s.path for s in dataset.samples], workers)
+
+
+def cached_audit(cache_dir: Path | None, key: str, audit: Callable[[], dict]) -> dict:
+    """The audit of data already audited with the same key (see Run._audit_key) from the cache, else
+    ``audit()``, remembered: at a million images an audit costs seconds, its answer a few KB."""
+    path = cache_dir / "audits" / f"{key}.json" if cache_dir else None
+    if path is not None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    result = json.loads(to_json(audit()))  # the same plain JSON whether remembered or not
+    if path is not None:
+        try:
+            atomic_write(path, to_json(result))
+        except OSError:
+            pass  # an unwritable cache only costs auditing again
+    return result
 
 
 def unreadable(dataset: Dataset, facts: dict, config) -> list[dict]:

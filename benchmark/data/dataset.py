@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -42,7 +43,7 @@ from benchmark.suite import ClassSet, DataConfig
 __all__ = ["SPLITS", "Sample", "Dataset", "load_dataset", "list_videos"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     path: str
     cls: str
@@ -91,6 +92,8 @@ class Dataset:
     def without(self, paths: Iterable[str]) -> "Dataset":
         """The dataset less ``paths`` (unreadable images); every class must still fill every split."""
         dropped = set(paths)
+        if not dropped:
+            return self
         samples = tuple(s for s in self.samples if s.path not in dropped)
         _check_every_split_filled(list(samples), list(dict.fromkeys(s.cls for s in self.samples)), None,
                                   why="every one of its images there is unreadable", test_only=self.test_only)
@@ -103,24 +106,53 @@ class Dataset:
         )
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+def _frame_order(names: list[str]) -> list[str]:
+    """frame_2 before frame_10: a plain sort when every name has the same length (zero-padded frames,
+    the usual case: then it is the same order), the natural order otherwise."""
+    names.sort()
+    if names and len({len(n) for n in names}) > 1:
+        names.sort(key=natural_key)
+    return names
 
 
-def _loops_back(sub: Path, class_dir: Path) -> bool:
+def _scan(folder: str) -> tuple[list[str], list[os.DirEntry]]:
+    """(image names, sub-folder entries) of ``folder``: one ``scandir``, no stat per file (the entry's
+    type comes with the listing; only symbolic links are followed)."""
+    images, folders = [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    folders.append(entry)
+                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                    images.append(entry.name)
+            except OSError:  # a link that loops (a -> b -> a) is neither
+                continue
+    return _frame_order(images), folders
+
+
+def _loops_back(sub: os.DirEntry, class_dir: str) -> bool:
     """A symlinked sub-folder pointing at its class folder or above would list images twice."""
-    target, here = sub.resolve(), class_dir.resolve()
+    if not sub.is_symlink():
+        return False
+    target, here = Path(sub.path).resolve(), Path(class_dir).resolve()
     return target == here or target in here.parents
 
 
-def list_videos(class_dir: Path) -> dict[str, list[Path]]:
-    """video id -> frames: each sub-folder is a video; loose images are videos of one frame.
+def list_videos(class_dir: str | Path) -> dict[str, list[str]]:
+    """video id -> frame paths: each sub-folder is a video; loose images are videos of one frame.
     Links that loop (or point back up) are skipped."""
-    videos: dict[str, list[Path]] = {image.name: [image] for image in _images_in(class_dir)}
-    for sub in sorted(p for p in class_dir.iterdir() if p.is_dir() and not _loops_back(p, class_dir)):
-        frames = _images_in(sub)
+    class_dir = str(class_dir)
+    loose, subs = _scan(class_dir)
+    here = os.path.join(class_dir, "")
+    videos: dict[str, list[str]] = {name: [here + name] for name in loose}
+    for sub in sorted(subs, key=lambda e: e.name):
+        if _loops_back(sub, class_dir):
+            continue
+        frames, _ = _scan(sub.path)
         if frames:
-            videos[sub.name] = frames
+            folder = sub.path + os.sep
+            videos[sub.name] = [folder + name for name in frames]
     return videos
 
 
@@ -208,10 +240,10 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
             if split is None:
                 continue
             for frame in evenly_spaced(frames, config.frames_per_video):
-                samples.append(Sample(str(frame), cls, label, video, units[cls, video], split))
+                samples.append(Sample(frame, cls, label, video, units[cls, video], split))
     test_only = frozenset(test_only)
     _check_every_split_filled(samples, classes, splits_dir, test_only=test_only)
-    has_videos = any(len(frames) > 1 or frames[0].parent.name == video  # a video, not a loose image
+    has_videos = any(len(frames) > 1 or os.path.basename(os.path.dirname(frames[0])) == video  # not a loose image
                      for found in videos.values() for video, frames in found.items())
     left_out = sum(len(found) for found in names.values()) - len(assignment)
     return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out,

@@ -79,4 +79,5 @@ def read_manifests(root: Path, manifests, classes: list[str]):
                 raise BenchmarkError(f"data.manifest: {where}: video '{video}' of {cls} is in two splits "
                                      f"({splits[cls, video]} and {split}); a video belongs to one split")
         videos[cls].setdefault(video, []).append(path)
-    return {cls: {v: sorted(frames, key=natural_key) for v, frames in found.items()} for cls, found in videos.items()}, splits
+    return {cls: {v: [str(f) for f in sorted(frames, key=natural_key)] for v, frames in found.items()}
+            for cls, found in videos.items()}, splits

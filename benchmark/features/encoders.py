@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from benchmark import plugins
@@ -20,6 +21,7 @@ from benchmark.encoders import ImageEncoder, split_backbone
 from benchmark.errors import BenchmarkError
 from benchmark.features.cache import FORMAT as CACHE_FORMAT
 from benchmark.features.cache import EmbeddingCache
+from benchmark.features.rows import RowStore, as_keys
 from benchmark.perturbations import CLEAN
 
 
@@ -124,7 +126,11 @@ def encoder_key(spec: EncoderSpec, file_hash: Callable[[str], str], fast_decode:
 
 class FeatureStore:
     """Embeddings for every frozen encoder of a run: from the persistent cache when there, else
-    encoded once and added to it. The model itself is loaded only when something is missing."""
+    encoded once and added to it. The model itself is loaded only when something is missing.
+
+    Rows are never copied per image: each (encoder, perturbation) has a :class:`RowStore` that
+    refers to the cache's memory-mapped shards (or holds what was encoded without a cache), and
+    :meth:`images` gathers a whole split into one array at once."""
 
     def __init__(self, device: torch.device, workers: int, cache_root: Path | None, file_hash: Callable[[str], str],
                  fast_decode: bool = False):
@@ -137,7 +143,7 @@ class FeatureStore:
         # caches, keys and memory are per (encoder, perturbation): a degraded image is another input
         self.caches: dict[tuple, EmbeddingCache] = {}
         self.keys: dict[tuple, str] = {}
-        self.memory: dict[tuple, dict[str, torch.Tensor]] = {}
+        self.memory: dict[tuple, RowStore] = {}
         self.text_memory: dict[EncoderSpec, dict[str, torch.Tensor]] = {}
         self.counts = {"images_encoded": 0, "cache_hits": 0, "models_loaded": 0, "damaged_shards_rebuilt": 0}
 
@@ -161,6 +167,9 @@ class FeatureStore:
             self.counts["damaged_shards_rebuilt"] += self.caches[slot].rebuilt
         return self.caches[slot]
 
+    def _memory(self, spec: EncoderSpec, perturb=None) -> RowStore:
+        return self.memory.setdefault((spec, _name(perturb)), RowStore())
+
     def encoder(self, spec: EncoderSpec) -> FrozenEncoder:
         if spec not in self.encoders:
             self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers, fast_decode=self.fast_decode)
@@ -171,54 +180,73 @@ class FeatureStore:
         cache, text_cache = self._cache(spec, perturb), self._cache(spec)
         if cache is None:
             return True
-        return any(self.file_hash(p) not in cache for p in paths) or any(_text_key(t) not in text_cache for t in texts)
+        images = as_keys([self.file_hash(p) for p in paths])
+        return bool((cache.find(images) < 0).any() or (text_cache.find(as_keys(map(_text_key, texts))) < 0).any())
 
     def images(self, spec: EncoderSpec, paths: list[str], progress=None, perturb=None) -> torch.Tensor:
         """(len(paths), dim) normalised float32 embeddings (of the images degraded by ``perturb``)."""
+        digests = self.ensure(spec, paths, progress, perturb)
+        memory = self._memory(spec, perturb)
+        return torch.from_numpy(memory.gather(memory.find(as_keys(digests))))
+
+    def ensure(self, spec: EncoderSpec, paths: list[str], progress=None, perturb=None) -> list[str]:
+        """Encode what neither this run nor the cache holds yet (nothing is gathered); the digests."""
         digests = [self.file_hash(p) for p in paths]
         missing_paths, missing = self.pending(spec, paths, perturb, digests)
         if missing:
             self._encode(spec, missing_paths, missing, progress, perturb)
-        memory = self.memory[spec, _name(perturb)]
-        return torch.stack([memory[d] for d in digests])
+        return digests
 
     def pending(self, spec: EncoderSpec, paths: list[str], perturb=None, digests=None) -> tuple[list[str], list[str]]:
         """(paths, content digests) of the images still to encode, one path per content, in order;
-        everything else is read from the cache into memory."""
-        memory = self.memory.setdefault((spec, _name(perturb)), {})
-        wanted = {}  # content digest -> one path with that content
-        for path, digest in zip(paths, digests or [self.file_hash(p) for p in paths]):
-            if digest not in memory:
-                wanted.setdefault(digest, path)
+        everything the cache holds is linked into this run's rows (no copy)."""
+        digests = digests if digests is not None else [self.file_hash(p) for p in paths]
+        memory = self._memory(spec, perturb)
+        keys = as_keys(digests)
+        absent = np.flatnonzero(memory.find(keys) < 0)
+        if not len(absent):
+            return [], []
+        # one path per content, in the order first met
+        _, first = np.unique(keys[absent], return_index=True)
+        wanted = absent[np.sort(first)]
         cache = self._cache(spec, perturb)
         if cache is not None:
-            hits = [d for d in wanted if d in cache]
-            if hits:
-                memory.update(zip(hits, torch.from_numpy(cache.get(hits))))
-                self.counts["cache_hits"] += len(hits)
-        missing = [d for d in wanted if d not in memory]
-        return [wanted[d] for d in missing], missing
+            at = cache.find(keys[wanted])
+            hit = at >= 0
+            memory.link(keys[wanted[hit]], cache, at[hit])
+            self.counts["cache_hits"] += int(hit.sum())
+            wanted = wanted[~hit]
+        return [paths[i] for i in wanted], [digests[i] for i in wanted]
 
     def add(self, spec: EncoderSpec, digests: list[str], embeddings: torch.Tensor, perturb=None) -> None:
-        """Embeddings encoded elsewhere (a Ray task): into memory, and committed to the cache as one shard."""
-        self.memory.setdefault((spec, _name(perturb)), {}).update(zip(digests, embeddings))
+        """Embeddings encoded elsewhere (a Ray task): committed to the cache as one shard, and held."""
         self.counts["images_encoded"] += len(digests)
-        cache = self._cache(spec, perturb)
+        self._hold(spec, perturb, digests, embeddings.numpy())
+
+    def _hold(self, spec, perturb, digests: list[str], rows: np.ndarray) -> None:
+        """Rows encoded in this process: into the cache when there is one (its shard is then what this run
+        reads), else held in memory as float16 (the precision every run uses)."""
+        cache, memory, keys = self._cache(spec, perturb), self._memory(spec, perturb), as_keys(digests)
         if cache is not None:
-            cache.put(digests, embeddings.numpy())
+            cache.put(digests, rows)
+            memory.link(keys, cache, cache.find(keys))
+        else:
+            memory.add(keys, np.ascontiguousarray(rows, dtype=np.float16))
 
     def snapshot(self, spec: EncoderSpec) -> dict:
-        """What a worker needs to train on ``spec`` without the model or the cache: its embeddings in
-        memory (as float16: they are float16-rounded already), its text embeddings and its keys."""
-        images = {slot: (list(rows), torch.stack(list(rows.values())).half() if rows else None)
-                  for slot, rows in self.memory.items() if slot[0] == spec}
+        """What a worker needs to train on ``spec`` without the model or the cache: its embeddings
+        (float16, as stored) with their digests, its text embeddings and its keys."""
+        images = {}
+        for slot, rows in self.memory.items():
+            if slot[0] == spec and len(rows):
+                keys = rows.index.keys.copy()
+                images[slot] = (keys, torch.from_numpy(rows.gather(rows.find(keys), dtype=np.float16)))
         return {"images": images, "texts": {spec: self.text_memory.get(spec, {})},
                 "keys": {slot: key for slot, key in self.keys.items() if slot[0] == spec}}
 
     def preload(self, snapshot: dict) -> None:
-        for slot, (digests, matrix) in snapshot["images"].items():
-            if matrix is not None:
-                self.memory.setdefault(slot, {}).update(zip(digests, matrix.float()))
+        for slot, (keys, matrix) in snapshot["images"].items():
+            self.memory.setdefault(slot, RowStore()).add(keys, matrix.numpy())
         for spec, rows in snapshot["texts"].items():
             self.text_memory.setdefault(spec, {}).update(rows)
         self.keys.update(snapshot["keys"])
@@ -226,22 +254,21 @@ class FeatureStore:
     def _encode(self, spec, paths, digests, progress, perturb=None) -> None:
         """Encode ``paths``, committing a cache shard every SHARD_ROWS images, so a kill during a
         long pass loses at most one shard of work."""
-        memory, cache = self.memory[spec, _name(perturb)], self._cache(spec, perturb)
         what = f" ({perturb.name})" if perturb is not None and perturb.identity else ""
         task = progress.add_task(f"encode {spec.model}{what}", total=len(paths), stats="") if progress else None
-        pending: list[int] = []
+        done, blocks, size = 0, [], 0
         for indices, embeddings in self.encoder(spec).iter_encode(paths, perturb, digests):
-            for index, row in zip(indices.tolist(), embeddings):
-                memory[digests[index]] = row
-                pending.append(index)
+            blocks.append(embeddings.numpy())  # batches come in order: indices run on from done
+            size += len(indices)
             self.counts["images_encoded"] += len(indices)
             if progress:
                 progress.advance(task, len(indices))
-            last = pending[-1] == len(paths) - 1
-            while cache is not None and pending and (len(pending) >= SHARD_ROWS or last):
-                keys = [digests[i] for i in pending[:SHARD_ROWS]]
-                cache.put(keys, torch.stack([memory[k] for k in keys]).numpy())
-                pending = pending[SHARD_ROWS:]
+            while blocks and (size >= SHARD_ROWS or done + size == len(paths)):
+                rows = np.concatenate(blocks)
+                take = min(SHARD_ROWS, len(rows))
+                self._hold(spec, perturb, digests[done:done + take], rows[:take])
+                done, size = done + take, size - take
+                blocks = [rows[take:]] if size else []
         if progress:
             progress.remove_task(task)
 
@@ -251,7 +278,7 @@ class FeatureStore:
         if missing:
             cache = self._cache(spec)  # text is never perturbed
             keys = [_text_key(t) for t in missing]
-            if cache is not None and all(k in cache for k in keys):
+            if cache is not None and (cache.find(as_keys(keys)) >= 0).all():
                 embeddings = torch.from_numpy(cache.get(keys))
             else:
                 embeddings = self.encoder(spec).encode_text(missing)

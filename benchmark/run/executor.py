@@ -72,6 +72,7 @@ class LocalExecutor:
     perturbations: dict = dataclasses.field(default_factory=dict)  # name -> Perturbation (the clean one included)
     on_checkpoint: object = None  # told of each epoch's checkpoint file (a Ray worker sends it to the driver)
     announce: object = None  # told one plain line per finished training run and cell (consoles that are no terminal)
+    phases: object = None  # a run's Phases: the encoding pass is timed, and the moment training begins marked
 
     def say(self, line: str) -> None:
         if self.announce is not None:
@@ -83,8 +84,11 @@ class LocalExecutor:
     def execute(self, plan: Plan, progress: Progress) -> None:
         # one decoding pass over every image the run reads, before any training: a single
         # pipeline keeps the encoder busy, where one per cell would restart it each time
-        for (spec, perturbation), paths in plan.encodings.items():
-            self.features.images(spec, paths, progress, self.perturbation(perturbation))
+        with self.phases("encode") if self.phases else contextlib.nullcontext():
+            for (spec, perturbation), paths in plan.encodings.items():
+                self.features.ensure(spec, paths, progress, self.perturbation(perturbation))
+        if self.phases:
+            self.phases.mark("training")
         for run in plan.runs:
             self.training_run(run, progress)
 

@@ -40,13 +40,15 @@ def data_digests(table: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
-def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str]) -> dict:
+def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str],
+                digests: dict | None = None) -> dict:
+    """``digests``: :func:`data_digests` of ``table`` when already computed."""
     raw = suite.raw
     return {
         "harness": harness_version(),
         "settings": {"data": {k: v for k, v in raw["data"].items()}, "selection": dict(raw["selection"]),
                      "prompts": raw["prompts"]},
-        "data": data_digests(table),
+        "data": digests if digests is not None else data_digests(table),
         # every option as it runs (defaults included); which of them are defaults, so that an option a
         # plugin adds later, at its default, does not make an older run another experiment
         "detectors": {d.name: {"use": d.plugin, "options": d.resolved_options, "defaults": d.at_default,

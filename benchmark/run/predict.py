@@ -22,7 +22,7 @@ from benchmark.checkpoints import safe_load
 from benchmark.data.images import IMAGE_SUFFIXES, image_batches, image_problem
 from benchmark.detector import FitContext, Samples
 from benchmark.errors import BenchmarkError
-from benchmark.features.cache import FileFacts
+from benchmark.data.facts import FileFacts
 from benchmark.features.encoders import FeatureStore
 from benchmark.run.results import train_dir
 from benchmark.run.training import FINAL_MODEL

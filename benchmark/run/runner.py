@@ -8,6 +8,7 @@ writes the report. Rerunning resumes; a different experiment is refused (see ben
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -22,18 +23,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmark import plugins as plugin_registry
 from benchmark.data import synthetic
-from benchmark.data.audit import check_leaks, run_audit, scan_files, unreadable
+from benchmark.data.audit import cached_audit, check_leaks, run_audit, scan_files, unreadable
 from benchmark.data.dataset import Dataset, available_classes, load_dataset, splits_folder
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
-from benchmark.features.cache import FileFacts, default_cache_dir
+from benchmark.data.facts import FileFacts
+from benchmark.features.cache import default_cache_dir
 from benchmark.features.encoders import FeatureStore, default_workers, encoder_identity, encoder_key
 from benchmark.metrics import report_columns
 from benchmark.perturbations import parse
 from benchmark.report.render import DEMO_NOTICE
 from benchmark.report.write import report_runs
 from benchmark.run.executor import FINAL_MODEL, LocalExecutor
-from benchmark.run.identity import IDENTITY, fingerprint
+from benchmark.files import to_json
+from benchmark.run.identity import IDENTITY, data_digests, fingerprint, harness_version
+from benchmark.run.phases import Phases
 from benchmark.run.plan import make_plan
 from benchmark.run.resolve import resolve_detectors
 from benchmark.run.results import cell_key
@@ -77,11 +81,13 @@ class Run:
             raise BenchmarkError("--address joins a Ray cluster: pass --executor ray with it")
         self.options = options
         self.console = options.console
+        self.phases = Phases()
         self.out = Path(options.output_dir or default_output_dir(suite))
         self.store = RunStore(self.out)
         # everything a user can get wrong is checked before the first file is written
-        plugins = plugin_registry.collect()
-        self.detectors = resolve_detectors(suite, plugins)
+        with self.phases("plugins"):
+            plugins = plugin_registry.collect()
+            self.detectors = resolve_detectors(suite, plugins)
         self.metrics = [plugins.metrics.get(m, where=f"{suite.source}: metrics").value for m in suite.metrics]
         self.perturbations = {name: parse(name, plugins.perturbations, f"{suite.source}: perturbations")
                               for name in suite.perturbations}
@@ -95,7 +101,8 @@ class Run:
             self.device = resolve_device(options.device)
         self.workers = default_workers() if options.workers is None else options.workers
         self.store.existing_identity()  # not a file, not someone else's folder
-        self.suite = self._resolve_data(suite)
+        with self.phases("resolve"):
+            self.suite = self._resolve_data(suite)
         root = Path(self.suite.data.root)
         if self.suite.data.layout != "manifest" and self.out.resolve().is_relative_to(root):
             # its folders (with figures: images) would be read as a class by the next `test: all`
@@ -104,20 +111,24 @@ class Run:
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
         self.dataset, self.audit, self.table = self._read_data()
-        self.identity = fingerprint(self.suite, self.table, self.detectors,
-                                    self._encoder_keys(), self.report_metrics())
-        self.status = self.store.check_identity(self.identity, self.table, options.extend)
-        done = {cell_key(r) for r in self.store.results()} if self.status != "new" else set()
-        self.plan = make_plan(self.suite, self.dataset, {d.name: d.spec for d in self.detectors}, done, options.mode)
-        self._check_test_mode()
-        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts,
+        with self.phases("identity"):
+            self.identity = fingerprint(self.suite, self.table, self.detectors,
+                                        self._encoder_keys(), self.report_metrics(), self.data_digests)
+            self.status = self.store.check_identity(self.identity, self.table, options.extend)
+        with self.phases("plan"):
+            done = {cell_key(r) for r in self.store.results()} if self.status != "new" else set()
+            self.plan = make_plan(self.suite, self.dataset, {d.name: d.spec for d in self.detectors}, done,
+                                  options.mode)
+            self._check_test_mode()
+        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts.digest,
                                      fast_decode=self.suite.data.fast_decode)
-        for (spec, perturbation), paths in self.plan.encodings.items():
-            # weights that cannot load fail here, before any output; a warm cache needs no model
-            texts = [t for d in self.detectors if d.spec == spec and d.reads_prompts
-                     for t in (*d.prompts.real, *d.prompts.fake)]
-            if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
-                self._encoder(spec)
+        with self.phases("cache"):
+            for (spec, perturbation), paths in self.plan.encodings.items():
+                # weights that cannot load fail here, before any output; a warm cache needs no model
+                texts = [t for d in self.detectors if d.spec == spec and d.reads_prompts
+                         for t in (*d.prompts.real, *d.prompts.fake)]
+                if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
+                    self._encoder(spec)
         self.cluster = None
         if options.executor == "ray":  # last: a refused run never starts Ray
             from benchmark.run.ray_executor import RayCluster
@@ -163,16 +174,30 @@ class Run:
         """(dataset without unreadable images, audit, path/class/split/sha256 table); stops on
         too many unreadable images and on leaks."""
         data = self.suite.data
-        dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")),
-                               self.suite.real_classes, self.suite.sets, self.suite.test_only_classes)
-        facts = scan_files(dataset, self.file_facts)
-        self.file_facts.save()
-        bad = unreadable(dataset, facts, data)
-        dataset = dataset.without(b["path"] for b in bad)
-        audit = run_audit(dataset, self.suite, facts, bad)
-        check_leaks(audit, data.allow_duplicates)
-        table = dataset.to_frame()[["path", "class", "split"]]
-        return dataset, audit, table.assign(sha256=[facts[p][0] for p in table["path"]])
+        with self.phases("list"):
+            dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")),
+                                   self.suite.real_classes, self.suite.sets, self.suite.test_only_classes)
+        with self.phases("facts"):
+            facts = scan_files(dataset, self.file_facts)
+        with self.phases("audit"):
+            bad = unreadable(dataset, facts, data)
+            dataset = dataset.without(b["path"] for b in bad)
+            table = dataset.to_frame()[["path", "class", "split"]]
+            table = table.assign(sha256=[facts[p][0] for p in table["path"]])
+            self.data_digests = data_digests(table)
+            audit = cached_audit(self.cache_dir, self._audit_key(dataset, bad),
+                                 lambda: run_audit(dataset, self.suite, facts, bad))
+            check_leaks(audit, data.allow_duplicates)
+        return dataset, audit, table
+
+    def _audit_key(self, dataset: Dataset, bad: list[dict]) -> str:
+        """Everything an audit depends on: the data (paths, splits, content), who is real, what each
+        cell trains and tests on, what was unreadable, and the harness that audits."""
+        blob = to_json([harness_version(), self.data_digests, sorted(dataset.reals), sorted(dataset.test_only),
+                        {name: [list(s.real), list(s.fake)] for name, s in dataset.sets.items()}, dataset.real,
+                        {train: list(self.suite.tests_for(train)) for train in self.suite.train_sets}, bad,
+                        dataset.left_out])
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def _encoder_keys(self) -> dict[str, str]:
         return {d.name: encoder_key(d.spec, self.file_facts, self.suite.data.fast_decode)
@@ -205,6 +230,16 @@ class Run:
         if self.options.threads and self.cluster is None:  # a Ray task sets its own
             torch.set_num_threads(self.options.threads)
         try:
+            if self.status == "resume" and not self.plan.runs:  # a finished run: say so, write only the log line
+                self.store.check_identity(self.identity, self.table, self.options.extend)
+                self.store.refresh_identity(self.identity)  # keys a newer harness records (at their defaults)
+                self.phases.mark("done")
+                self.store.log(f"resumed: {self.options.command}: nothing to do ({self.plan.finished} cells finished) "
+                               f"{self.phases.line()}")
+                self.console.print(f"[bold]{self.suite.name}[/]: {len(self.dataset.samples)} images, output {self.out}, "
+                                   f"resuming ({self.plan.finished} cells done, 0 to run): nothing to do; "
+                                   f"report {self.out / 'report.md'}")
+                return self.store.results()
             try:  # under the lock: another process may have started here since the checks
                 self.status = self.store.check_identity(self.identity, self.table, self.options.extend)
                 meta = self.store.begin(self.status, self.identity, self.suite.to_yaml(), self.table, self.audit,
@@ -238,7 +273,7 @@ class Run:
                                                                                      highlight=False, soft_wrap=True)
         local = LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
                               self.features, self.device, self.workers, self.store, self.options.mode,
-                              self.perturbations, announce=plain)
+                              self.perturbations, announce=plain, phases=self.phases)
         if self.cluster is None:
             return local
         from benchmark.run.ray_executor import RayExecutor
@@ -264,6 +299,8 @@ class Run:
             self.store.log(f"finished: {len(rows)} cells")
         try:
             self.store.write_meta(meta)
+            self.phases.mark("finish")
+            self.store.log(self.phases.line())
         except OSError:
             if failure is None:
                 raise

@@ -24,12 +24,19 @@ import pandas as pd
 
 from benchmark.data.synthetic import FOLDER
 from benchmark.errors import BenchmarkError
-from benchmark.files import atomic_write, write_json
+from benchmark.files import atomic_write, to_json, write_json
 from benchmark.run.identity import IDENTITY, changed_files_by_class, compare
 from benchmark.run.results import CLEAN, CORRUPT, append_result, cell_dir, read_results, repair_results, train_dir
 
 LOCK = ".lock"
 SPLITS = "splits.csv"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def _now() -> str:
@@ -64,8 +71,13 @@ class RunStore:
         old = self.existing_identity()
         if old is None:
             return "new"
-        old_table = self.splits_table()
-        explain = changed_files_by_class(old_table, table) if old_table is not None else None
+        read = []
+
+        def explain(cls: str) -> str:  # reads the old splits.csv only when some data differs
+            if not read:
+                read.append(self.splits_table())
+            return changed_files_by_class(read[0], table)(cls) if read[0] is not None else ""
+
         differences, additions = compare(old, identity, explain)
         if differences:
             shown = "; ".join(differences[:3]) + (f" (and {len(differences) - 3} more)" if len(differences) > 3 else "")
@@ -126,14 +138,28 @@ class RunStore:
                                                               "kind": status}]
         else:
             meta["started"], meta["command"], meta["resumes"] = _now(), command, []
-        # identity first: a run killed while writing these is still this run, and resumes
-        write_json(self.out / IDENTITY, identity)
-        atomic_write(self.out / "suite.yaml", suite_yaml)
-        atomic_write(self.out / SPLITS, table.to_csv(index=False))
-        write_json(self.out / "audit.json", audit)
+        # identity first: a run killed while writing these is still this run, and resumes. A resume of
+        # the same experiment leaves what describes it as it is (at a million images, rewriting
+        # splits.csv costs seconds); a new or extended run writes everything.
+        same = status == "resume" and not self.refresh_identity(identity)
+        if status != "resume":
+            write_json(self.out / IDENTITY, identity)
+        if not same or _read(self.out / "suite.yaml") != suite_yaml:
+            atomic_write(self.out / "suite.yaml", suite_yaml)
+        if not same or not (self.out / SPLITS).is_file():
+            atomic_write(self.out / SPLITS, table.to_csv(index=False))
+        if not same or not (self.out / "audit.json").is_file():
+            write_json(self.out / "audit.json", audit)
         write_json(self.out / "meta.json", meta)
         self.log(f"{ {'new': 'started', 'resume': 'resumed', 'extend': 'extended'}[status]}: {command}")
         return meta
+
+    def refresh_identity(self, identity: dict) -> bool:
+        """Rewrite identity.json when this harness records the same experiment differently; True if so."""
+        if self.existing_identity() == json.loads(to_json(identity)):
+            return False
+        write_json(self.out / IDENTITY, identity)
+        return True
 
     def read_meta(self) -> dict | None:
         try:

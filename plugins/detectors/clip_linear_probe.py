@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from benchmark.detector import FitContext, Samples, check_range
 from benchmark.hookspecs import hookimpl
@@ -33,6 +31,9 @@ class ClipLinearProbe(FrozenClipDetector):
         self.c = float("nan")
 
     def fit(self, train: Samples, val: Samples | None, ctx: FitContext) -> None:
+        from sklearn.linear_model import LogisticRegression  # here: sklearn costs half a second to import
+        from sklearn.metrics import roc_auc_score
+
         x, y = train.features.numpy().astype(np.float64), train.labels
         best = None
         for c in self.c_values:

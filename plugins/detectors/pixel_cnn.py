@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torchvision import transforms
 
 from benchmark.detector import Detector, FitContext, Samples, check_range
 from benchmark.hookspecs import hookimpl
@@ -53,6 +52,8 @@ class PixelCNN(Detector):
         self.lr, self.weight_decay, self.dropout = float(lr), float(weight_decay), float(dropout)
         self.hflip, self.crop_jitter = hflip, float(crop_jitter)
         self.model: SmallCNN | None = None
+        from torchvision import transforms  # here: importing torchvision costs a second
+
         normalise = [transforms.ToTensor(), transforms.Normalize([0.5] * 3, [0.5] * 3)]
         self.eval_transform = transforms.Compose([transforms.Resize((size, size)), *normalise])
         jittered = round(size * (1 + self.crop_jitter))

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from PIL import Image, ImageFilter, JpegImagePlugin
-from sklearn.linear_model import LogisticRegression
 
 from benchmark.detector import Detector, FitContext, Samples, check_range
 from benchmark.hookspecs import hookimpl
@@ -65,6 +64,8 @@ class ShortcutProbe(Detector):
         x = self._facts(train)
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0  # a constant fact (e.g. every file a PNG) carries no signal
+        from sklearn.linear_model import LogisticRegression  # here: sklearn costs half a second to import
+
         model = LogisticRegression(C=self.c, max_iter=2000).fit((x - mean) / scale, train.labels)
         self.mean, self.scale = torch.from_numpy(mean), torch.from_numpy(scale)
         self.coef, self.intercept = torch.from_numpy(model.coef_[0].copy()), torch.tensor(float(model.intercept_[0]))

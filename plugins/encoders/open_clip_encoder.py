@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import os
+from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from benchmark.encoders import NO_WEIGHTS, ImageEncoder, LoadedEncoder
 from benchmark.errors import BenchmarkError
+from benchmark.files import atomic_write
 from benchmark.hookspecs import hookimpl
 
 
@@ -29,6 +32,34 @@ def register_config_file(backbone: str) -> str:
         raise BenchmarkError(f"backbone: config file {backbone} does not exist")
     open_clip.add_model_config(path)
     return path.stem
+
+
+def _library_version() -> str:
+    try:
+        return metadata.version("open_clip_torch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _identities_file() -> Path:
+    from benchmark.features.cache import default_cache_dir
+
+    return default_cache_dir() / "open-clip-identities.json"
+
+
+def _identities() -> dict:
+    try:
+        memo = json.loads(_identities_file().read_text())
+        return memo if isinstance(memo, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_identities(memo: dict) -> None:
+    try:
+        atomic_write(_identities_file(), json.dumps(memo))
+    except OSError:
+        pass  # an unwritable home only costs importing open_clip next time
 
 
 @contextlib.contextmanager
@@ -59,6 +90,18 @@ class OpenClipEncoder(ImageEncoder):
         return name
 
     def identity(self, model, pretrained, file_hash) -> dict:
+        """Remembered per (open_clip version, model, weights), with the hashes of files among them:
+        importing open_clip costs seconds, and a warm start needs nothing else from it."""
+        files = [file_hash(f) if f not in NO_WEIGHTS and f.endswith((".json", ".pt", ".pth", ".bin", ".safetensors"))
+                 and Path(f).is_file() else None for f in (model, pretrained)]
+        key = json.dumps([_library_version(), model, pretrained, *files])
+        memo = _identities()
+        if key not in memo:
+            memo[key] = json.loads(json.dumps(self._identity(model, pretrained, file_hash), default=str))
+            _save_identities(memo)
+        return memo[key]
+
+    def _identity(self, model, pretrained, file_hash) -> dict:
         import open_clip
 
         name = self._model_name(model)

@@ -6,18 +6,25 @@ Each also has its vectorised bootstrap form from :mod:`benchmark.weighted`.
 from functools import partial
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    f1_score,
-    roc_auc_score,
-    roc_curve,
-)
 
 from benchmark import weighted
 from benchmark.hookspecs import hookimpl
 from benchmark.metrics import Metric
+
+
+def _sklearn(name: str):
+    """A sklearn.metrics function, imported when first called (sklearn costs half a second to import)."""
+    def call(*args, **kwargs):
+        import sklearn.metrics
+
+        return getattr(sklearn.metrics, name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+roc_auc_score, roc_curve, f1_score = _sklearn("roc_auc_score"), _sklearn("roc_curve"), _sklearn("f1_score")
+accuracy_score, balanced_accuracy_score = _sklearn("accuracy_score"), _sklearn("balanced_accuracy_score")
+average_precision_score = _sklearn("average_precision_score")
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
