@@ -122,10 +122,10 @@ def _scan(folder: str) -> tuple[list[str], list[os.DirEntry]]:
     with os.scandir(folder) as entries:
         for entry in entries:
             try:
-                if entry.is_dir():
-                    folders.append(entry)
-                elif entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
+                if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file():
                     images.append(entry.name)
+                elif entry.is_dir():
+                    folders.append(entry)
             except OSError:  # a link that loops (a -> b -> a) is neither
                 continue
     return _frame_order(images), folders
@@ -239,8 +239,9 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
             split = assignment.get((cls, video))
             if split is None:
                 continue
-            for frame in evenly_spaced(frames, config.frames_per_video):
-                samples.append(Sample(frame, cls, label, video, units[cls, video], split))
+            unit = units[cls, video]
+            samples += [Sample(frame, cls, label, video, unit, split)
+                        for frame in evenly_spaced(frames, config.frames_per_video)]
     test_only = frozenset(test_only)
     _check_every_split_filled(samples, classes, splits_dir, test_only=test_only)
     has_videos = any(len(frames) > 1 or os.path.basename(os.path.dirname(frames[0])) == video  # not a loose image

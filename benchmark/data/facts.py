@@ -50,7 +50,8 @@ class FileFacts:
 
     def __init__(self, root: Path | None):
         self.path = Path(root) / MEMO if root else None
-        self.seen: dict[str, tuple] = {}  # path -> (version, facts), this process's answers
+        self.seen: dict[str, tuple] = {}  # path -> facts, as this process last found them
+        self._single: dict[str, tuple] = {}  # path -> (version, facts) of files asked for one by one
 
     # -- the memo on disk ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection | None:
@@ -71,20 +72,16 @@ class FileFacts:
                 self.path.unlink(missing_ok=True)
 
     def _remembered(self, db, wanted: list[tuple[str, tuple]]) -> dict[str, tuple]:
-        """path -> facts for the ``wanted`` (path, version) pairs the memo holds, by one range scan
-        over the paths' span merged in path order (SQLite's text order is Python's code-point order)."""
+        """path -> facts for the ``wanted`` (path, version) pairs the memo holds: one indexed range scan
+        over the span of their paths (rows of other paths in that span are skipped)."""
         if not wanted:
             return {}
-        wanted = sorted(wanted)
-        found, i = {}, 0
+        versions = dict(wanted)
+        found = {}
         rows = db.execute("SELECT path, size, mtime, inode, ctime, sha256, format, width, height, problem FROM facts "
-                          "WHERE path >= ? AND path <= ? ORDER BY path", (wanted[0][0], wanted[-1][0]))
+                          "WHERE path >= ? AND path <= ?", (min(versions), max(versions)))
         for path, size, mtime, inode, ctime, *facts in rows:
-            while i < len(wanted) and wanted[i][0] < path:
-                i += 1
-            if i == len(wanted):
-                break
-            if wanted[i][0] == path and wanted[i][1] == (size, mtime, inode, ctime):
+            if versions.get(path) == (size, mtime, inode, ctime):
                 found[path] = tuple(facts)
         return found
 
@@ -103,39 +100,31 @@ class FileFacts:
     def scan(self, paths, workers: int = 8) -> dict[str, tuple]:
         """path -> facts for every path: one stat each, memo hits answered in a plain loop, only
         misses hashed and decoded (in threads: both release the GIL), all written back at once."""
-        paths = list(dict.fromkeys(paths))
-        versions = [(path, _version(path)) for path in paths]
-        out: dict[str, tuple] = {}
-        ask = []
-        for path, version in versions:
-            known = self.seen.get(path)
-            if known is not None and known[0] == version:
-                out[path] = known[1]
-            else:
-                ask.append((path, version))
+        versions = [(path, _version(path)) for path in dict.fromkeys(paths)]
         db = self._connect()
         try:
-            if db is not None and ask:
-                try:
-                    out.update(self._remembered(db, ask))
-                except sqlite3.Error:
-                    pass
-            misses = [(path, version) for path, version in ask if path not in out]
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                measured = list(pool.map(_measure, [path for path, _ in misses])) if misses else []
-            for (path, _), facts in zip(misses, measured):
-                out[path] = facts
-            self._remember(db, [(path, version, facts) for (path, version), facts in zip(misses, measured)])
+            out = self._remembered(db, versions) if db is not None else {}
+        except sqlite3.Error:
+            out = {}
+        try:
+            misses = [(path, version) for path, version in versions if path not in out]
+            if misses:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    measured = list(pool.map(_measure, [path for path, _ in misses]))
+                out.update(zip([path for path, _ in misses], measured))
+                self._remember(db, [(path, version, facts) for (path, version), facts in zip(misses, measured)])
         finally:
             if db is not None:
                 db.close()
-        for path, version in versions:
-            self.seen[path] = (version, out[path])
-        return {path: out[path] for path in paths}
+        self.seen.update(out)
+        return out
 
     def facts(self, path: str) -> tuple[str, str, int, int, str]:
         """The file's facts now (one stat: a file changed since is a new version)."""
-        return self.scan([path], workers=1)[path]
+        version, known = _version(path), self._single.get(path)
+        if known is None or known[0] != version:  # e.g. a weights file named by several detectors
+            known = self._single[path] = (version, self.scan([path], workers=1)[path])
+        return known[1]
 
     def __call__(self, path: str) -> str:
         return self.facts(path)[0]
@@ -144,4 +133,4 @@ class FileFacts:
         """The sha256 this process already found for ``path`` (by :meth:`scan`), without another stat;
         what the embedding lookups use right after the data was scanned."""
         known = self.seen.get(path)
-        return known[1][0] if known is not None else self(path)
+        return known[0] if known is not None else self(path)

@@ -33,11 +33,14 @@ def harness_version() -> str:
 
 def data_digests(table: pd.DataFrame) -> dict[str, dict]:
     """class -> {files, sha256 of its sorted (path, split, sha256) rows}."""
-    out = {}
-    for cls, rows in table.sort_values("path").groupby("class", sort=True):
-        text = "\n".join(f"{p}\t{s}\t{h}" for p, s, h in zip(rows["path"], rows["split"], rows["sha256"]))
-        out[cls] = {"files": len(rows), "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    return out
+    by_class: dict[str, list[str]] = {}
+    # plain lists, not pandas rows: at a million images iterating a Series costs seconds; the rows
+    # arrive nearly sorted (listed folder by folder), which Python's sort finishes in linear time
+    columns = (table[c].tolist() for c in ("path", "class", "split", "sha256"))
+    for path, cls, split, sha in sorted(zip(*columns)):
+        by_class.setdefault(cls, []).append(f"{path}\t{split}\t{sha}")
+    return {cls: {"files": len(by_class[cls]), "sha256": hashlib.sha256("\n".join(by_class[cls]).encode()).hexdigest()}
+            for cls in sorted(by_class)}
 
 
 def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str],

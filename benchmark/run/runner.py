@@ -183,7 +183,7 @@ class Run:
             bad = unreadable(dataset, facts, data)
             dataset = dataset.without(b["path"] for b in bad)
             table = dataset.to_frame()[["path", "class", "split"]]
-            table = table.assign(sha256=[facts[p][0] for p in table["path"]])
+            table = table.assign(sha256=[facts[p][0] for p in table["path"].tolist()])
             self.data_digests = data_digests(table)
             audit = cached_audit(self.cache_dir, self._audit_key(dataset, bad),
                                  lambda: run_audit(dataset, self.suite, facts, bad))
@@ -278,7 +278,7 @@ class Run:
             return local
         from benchmark.run.ray_executor import RayExecutor
 
-        return RayExecutor(local, self.cluster, dict(zip(self.table["path"], self.table["sha256"])))
+        return RayExecutor(local, self.cluster, dict(zip(self.table["path"].tolist(), self.table["sha256"].tolist())))
 
     def _announce(self, meta: dict) -> None:
         if self.suite.data.synthetic is not None:
