@@ -169,3 +169,19 @@ def test_perf_scale_prints_every_figure(tmp_path):
         assert figures[step]["phases"]["encode_s"] >= 0 and figures[step]["phases"]["training_at_s"] > 0
     assert "done_at_s" in figures["dim512_resume"]["phases"]  # the resume had nothing to do
     assert figures["dim32_cold"]["harness_ms_per_image"] > 0
+
+
+def test_data_digests_keep_their_definition(tmp_path):
+    """Older run dirs resume only if a class's digest is still sha256 of its rows sorted by path."""
+    import hashlib
+
+    import pandas as pd
+
+    from benchmark.run.identity import data_digests
+
+    rows = [("/d/B/2.jpg", "Fake", "test", "c" * 64), ("/d/A/10.jpg", "Real", "train", "a" * 64),
+            ("/d/A/9.jpg", "Real", "val", "b" * 64), ("/d/B/1.jpg", "Fake", "train", "d" * 64)]
+    table = pd.DataFrame(rows, columns=["path", "class", "split", "sha256"])
+    expected = {cls: {"files": 2, "sha256": hashlib.sha256("\n".join(
+        f"{p}\t{s}\t{h}" for p, c, s, h in sorted(rows) if c == cls).encode()).hexdigest()} for cls in ("Fake", "Real")}
+    assert data_digests(table) == expected

@@ -80,9 +80,10 @@ class FileFacts:
         found = {}
         rows = db.execute("SELECT path, size, mtime, inode, ctime, sha256, format, width, height, problem FROM facts "
                           "WHERE path >= ? AND path <= ?", (min(versions), max(versions)))
-        for path, size, mtime, inode, ctime, *facts in rows:
+        formats: dict[str, str] = {}  # one string per format, not one per row
+        for path, size, mtime, inode, ctime, sha, fmt, width, height, problem in rows:
             if versions.get(path) == (size, mtime, inode, ctime):
-                found[path] = tuple(facts)
+                found[path] = (sha, formats.setdefault(fmt, fmt), width, height, problem)
         return found
 
     def _remember(self, db, rows: list[tuple[str, tuple, tuple]]) -> None:
@@ -116,7 +117,10 @@ class FileFacts:
         finally:
             if db is not None:
                 db.close()
-        self.seen.update(out)
+        if self.seen:
+            self.seen.update(out)
+        else:
+            self.seen = out  # the usual case, one scan per process: no second dict of a million entries
         return out
 
     def facts(self, path: str) -> tuple[str, str, int, int, str]:
