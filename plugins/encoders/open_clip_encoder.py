@@ -123,11 +123,11 @@ class OpenClipEncoder(ImageEncoder):
 
     def weights_missing(self, model, pretrained) -> bool:
         """A tag whose file is in neither the Hugging Face cache nor open_clip's URL cache."""
+        if pretrained in NO_WEIGHTS or Path(pretrained).is_file():
+            return False  # before importing open_clip: that costs seconds
         import open_clip
         from huggingface_hub import try_to_load_from_cache
 
-        if pretrained in NO_WEIGHTS or Path(pretrained).is_file():
-            return False
         cfg = open_clip.get_pretrained_cfg(self._model_name(model), pretrained)
         if not cfg or "file" in cfg:
             return False
