@@ -197,69 +197,11 @@ def _run(args, console: Console) -> int:
 
 def _validate(args, console: Console) -> int:
     """Everything `run` would reject before training; with --data-dir (or data.root) the data too."""
-    from benchmark import plugins
-    from benchmark.run.resolve import resolve_detectors
-
     suite = load_with_shortcuts(args)
-    registry = plugins.collect()
-    detectors = resolve_detectors(suite, registry)
-    for metric in suite.metrics:
-        registry.metrics.get(metric, where=f"{suite.source}: metrics")
-    from benchmark.perturbations import parse
+    from benchmark.validate import validate_suite
 
-    for name in suite.perturbations:
-        parse(name, registry.perturbations, f"{suite.source}: perturbations")
-    if args.data_dir or (suite.data.root and suite.data.synthetic is None):
-        _validate_data(suite, args.data_dir, args.cache_dir, console)
-    else:
-        console.print(suite.to_yaml(), markup=False, highlight=False)
-    _validate_weights(suite, detectors, registry, console)  # after the data: its problems are said first
-    console.print(f"[green]ok[/]: {escape(suite.source)}")
+    validate_suite(suite, args.data_dir, args.cache_dir, console)
     return 0
-
-
-def _validate_weights(suite, detectors, registry, console: Console) -> None:
-    """Weights a run would have to download first are said: ``ok`` must not hide a download (or, offline,
-    a run that would stop on it)."""
-    import os
-
-    from benchmark.encoders import split_backbone
-
-    libraries = {entry.name for entry in registry.encoders}
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
-    for detector in detectors:
-        spec = detector.spec
-        if spec is None:
-            continue
-        library, model = split_backbone(spec.model, libraries)
-        if not registry.encoders.get(library).value.weights_missing(model, spec.pretrained):
-            continue
-        where = f"detectors.{detector.name}.pretrained: '{spec.pretrained}' for {spec.model}"
-        what = ("is not in the local cache and cannot be downloaded (HF_HUB_OFFLINE is set): a run here would stop; "
-                "set pretrained to a local weights file, or none" if offline
-                else "is not cached: the first run downloads it")
-        console.print(f"[yellow]note:[/] {escape(where)} {what}", highlight=False, soft_wrap=True)
-
-
-def _validate_data(suite, data_dir, cache_dir, console: Console) -> None:
-    import tempfile
-
-    from benchmark.run.runner import Run, RunOptions
-
-    with tempfile.TemporaryDirectory() as scratch:  # checks only: nothing is written there
-        run = Run(suite, RunOptions(output_dir=Path(scratch) / "run", data_dir=data_dir, cache_dir=cache_dir,
-                                    workers=0, console=console))
-    console.print(run.suite.to_yaml(), markup=False, highlight=False)
-    table = Table(title="images (videos) per class and split")
-    summary = run.dataset.summary()
-    table.add_column("class")
-    for column in summary.columns:
-        table.add_column(str(column), justify="right")
-    for cls, row in summary.iterrows():
-        table.add_row(cls, *row.tolist())
-    console.print(table)
-    for warning in run.audit["warnings"]:
-        console.print(f"[yellow]audit warning:[/] {escape(warning)}", highlight=False)
 
 
 def _plugins(args, console: Console) -> int:
