@@ -229,7 +229,9 @@ class FeatureStore:
         cache, memory, keys = self._cache(spec, perturb), self._memory(spec, perturb), as_keys(digests)
         if cache is not None:
             cache.put(digests, rows)
-            memory.link(keys, cache, cache.find(keys))
+            # the shard just committed (the cache's last source), shared: no lookup in the cache's index,
+            # which would re-sort it once per shard of a long encoding pass
+            memory.add(keys, cache.sources[-1])
         else:
             memory.add(keys, np.ascontiguousarray(rows, dtype=np.float16))
 

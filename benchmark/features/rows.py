@@ -105,6 +105,7 @@ class RowStore:
 
     def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Rows held here (encoded by this process, or received from another)."""
+        self._linked[id(rows)] = len(self.sources)  # so that a later link() to the same array reuses it
         self.sources.append(rows)
         self.index.add(keys, len(self.sources) - 1)
 
