@@ -71,7 +71,9 @@ def rng_state() -> dict:
     kind, keys, position, has_gauss, gauss = np.random.get_state()
     return {"python": list(random.getstate()[1]), "python_version": random.getstate()[0],
             "numpy": torch.from_numpy(keys.astype(np.int64)), "numpy_pos": int(position),
-            "numpy_gauss": [int(has_gauss), float(gauss)], "torch": torch.get_rng_state()}
+            "numpy_gauss": [int(has_gauss), float(gauss)], "torch": torch.get_rng_state(),
+            # dropout on a GPU draws from the CUDA generators: a resumed run must continue them too
+            **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})}
 
 
 def set_rng_state(state: dict) -> None:
@@ -80,6 +82,8 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"],
                          int(has_gauss), float(gauss)))
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def epoch_of(path: Path) -> int:

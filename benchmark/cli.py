@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
                       "(default: <cache dir>/perf-scale)")
     perf.add_argument("--no-cold", action="store_true", help="with --scale: skip the cold run (e.g. at 1 M images)")
     perf.add_argument("--threads", type=_positive, default=None, help="with --scale: pass --threads to each run")
+    perf.add_argument("--train", metavar="DETECTOR", help="instead: training images/s of a pixel detector (e.g. "
+                      "finetune, xception) and its epoch over a minimal hand-written PyTorch loop's")
+    perf.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                      help="with --train: a detector option (repeatable), e.g. --option backbone=timm:test_efficientnet")
 
     predict = commands.add_parser("predict", help="score new images with a trained model (final_model.pth or a run dir)")
     predict.add_argument("model", help="a final_model.pth, or a run dir with --detector and --train")
@@ -287,6 +291,14 @@ def _perf(args, console: Console) -> int:
         figures = run_scale(args.scale, Path(args.scale_dir or default_cache_dir() / "perf-scale"), cold=not args.no_cold,
                             threads=args.threads, log=lambda line: log.print(line, style="dim", highlight=False))
         print(json.dumps(figures, indent=2))
+        return 0
+    if args.train:
+        from benchmark.perf_train import parse_options, run_train_perf
+
+        log = Console(stderr=True)
+        print(json.dumps(run_train_perf(args.train, parse_options(args.option), args.data_dir, args.real,
+                                        args.limit or None, args.workers, args.device,
+                                        log=lambda line: log.print(line, style="dim", highlight=False)), indent=2))
         return 0
     if args.ray:
         from benchmark.perf_ray import run_ray_perf

@@ -79,6 +79,12 @@ class Detector(abc.ABC):
         """The frozen image encoder whose embeddings this detector trains on; None for pixels."""
         return None
 
+    def starts_from(self) -> EncoderSpec | None:
+        """For a pixel detector that fine-tunes a registered encoder's network: that network and its
+        starting weights. The harness checks the library up front, records the weights' identity
+        (a local file by content) in the run's identity, and `validate` says when they would download."""
+        return None
+
     def uses_text(self) -> str | None:
         """None, or why this detector encodes text prompts (``ctx.encode_text``) and how to stop it,
         e.g. ``"set text_features: false"``. The harness then refuses an image-only backbone up

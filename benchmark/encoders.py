@@ -29,6 +29,11 @@ class LoadedEncoder:
     image_size: int  # the model's input side, for reduced-scale JPEG decoding
     encode_text: Callable[[list[str]], torch.Tensor] | None = None  # None: an image-only encoder
     module: torch.nn.Module | None = None  # the model itself, for its weights and parameter count
+    # for fine-tuning (the `finetune` detector): the module encode_image runs through (open_clip: the
+    # visual tower only) and the library's own input normalisation
+    image_module: torch.nn.Module | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
 
 class ImageEncoder(abc.ABC):

@@ -40,7 +40,7 @@ def _validate_weights(suite, detectors, registry, console: Console) -> None:
     libraries = {entry.name for entry in registry.encoders}
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
     for detector in detectors:
-        spec = detector.spec
+        spec = detector.network
         if spec is None:
             continue
         library, model = split_backbone(spec.model, libraries)

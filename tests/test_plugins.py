@@ -30,7 +30,8 @@ class ThirdParty:
 def test_builtins_come_through_the_entry_point_group():
     found = plugins.collect()
     assert {e.name for e in found.detectors} == {"clip-adapter", "clip-linear-probe", "clip-zero-shot",
-                                                   "shortcut-probe", "pixel-cnn"}
+                                                   "shortcut-probe", "pixel-cnn", "finetune", "xception",
+                                                   "efficientnet-b4", "srm-xception", "spsl-xception", "gend-ln"}
     assert "default" in {e.name for e in found.prompt_sets}
     assert {"auc", "eer", "f1", "accuracy"} <= {e.name for e in found.metrics}
     source = found.detectors.get("clip-adapter").source

@@ -180,15 +180,20 @@ def test_pixel_detector_resumes_exactly_too(tmp_path):
     def args(out):
         return ["run", suite, "--data-dir", data, "--output-dir", out, "--workers", "0", "--no-cache"]
 
+    assert_resumes_identically(tmp_path, args, "pixel-cnn/train-FaceSwap/seed-42", killed_after=2, epochs=4)
+
+
+def assert_resumes_identically(tmp_path, args, folder: str, killed_after: int, epochs: int) -> None:
+    """Run ``args(out)`` uninterrupted, and killed by SIGKILL after epoch ``killed_after`` then
+    resumed: every later epoch's weights bit for bit, and the results, must be the same."""
     reference = child(args(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
-    killed = child(args(tmp_path / "killed"), KILL_AT_CHECKPOINT="seed-42/checkpoint_epoch_2.pth")
+    killed = child(args(tmp_path / "killed"), KILL_AT_CHECKPOINT=f"seed-42/checkpoint_epoch_{killed_after}.pth")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     resumed = child(args(tmp_path / "killed"))
     assert resumed.returncode == 0, resumed.stderr
-    folder = "pixel-cnn/train-FaceSwap/seed-42"
-    assert "resumed after epoch 2" in (tmp_path / "killed" / folder / "run.log").read_text()
-    for epoch in (3, 4):
+    assert f"resumed after epoch {killed_after}" in (tmp_path / "killed" / folder / "run.log").read_text()
+    for epoch in range(killed_after + 1, epochs + 1):
         a, b = (torch.load(run / folder / f"checkpoint_epoch_{epoch}.pth", weights_only=True)
                 for run in (tmp_path / "killed", tmp_path / "reference"))
         for key, value in a["state"]["model"].items():

@@ -127,9 +127,10 @@ def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bo
 
 
 def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, generator: torch.Generator,
-                  workers: int, perturb=None):
+                  workers: int, perturb=None, pin_memory: bool = False):
     """(images, labels) batches for detectors that train on pixels; decoding runs in workers.
-    ``generator`` lives as long as the training run: each shuffled pass draws a new order from it."""
+    ``generator`` lives as long as the training run: each shuffled pass draws a new order from it.
+    ``pin_memory`` (on CUDA): page-locked batches, so copies to the GPU overlap its work."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))  # this pass's augmentation
     loader = torch.utils.data.DataLoader(
         ImageFiles(list(paths), transform, perturb=perturb, seed=seed),
@@ -138,6 +139,7 @@ def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, gene
         generator=generator,
         num_workers=workers,
         collate_fn=_collate,
+        pin_memory=pin_memory,
     )
     labels = torch.as_tensor(np.asarray(labels))
     for images, indices, errors in loader:

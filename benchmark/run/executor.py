@@ -172,9 +172,11 @@ class LocalExecutor:
 
         # one generator per training run: each shuffled pass gets a new order, the same for a seed
         generator = torch.Generator().manual_seed(run.seed)
+        pin = self.device.type == "cuda"
 
         def batches(samples, transform, batch_size, shuffle=False):
-            return image_batches(samples.paths, samples.labels, transform, batch_size, shuffle, generator, self.workers)
+            return image_batches(samples.paths, samples.labels, transform, batch_size, shuffle, generator, self.workers,
+                                 pin_memory=pin)
 
         spec = detector.frozen_encoder()
         return FitContext(
@@ -202,8 +204,9 @@ class LocalExecutor:
         samples = self._with_features(detector, self.dataset.cell(test, "test"), progress, perturb)
         if perturb is not None:  # a pixel detector reads the degraded pixels through the same path
             generator, workers = ctx.batch_generator, self.workers
+            pin = self.device.type == "cuda"
             ctx = dataclasses.replace(ctx, image_batches=lambda s, transform, batch_size, shuffle=False: image_batches(
-                s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb))
+                s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb, pin))
         what = f" ({perturbation})" if perturb is not None else ""
         task = progress.add_task(f"score {run.detector}: {run.train} -> {test}{what}", total=len(samples), stats="")
         scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)

@@ -126,7 +126,8 @@ def predict(path: Path, inputs: Inputs, device: torch.device, workers: int, cach
     generator = torch.Generator().manual_seed(0)
     ctx = FitContext(device=device, seed=0, prompts=None, log=lambda message: None,
                      image_batches=lambda s, transform, batch_size, shuffle=False: image_batches(
-                         s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb))
+                         s.paths, s.labels, transform, batch_size, shuffle, generator, workers, perturb,
+                         device.type == "cuda"))
     scores = np.asarray(detector.predict(samples, ctx), dtype=np.float64)
     threshold = saved["selection"]["threshold"]
     frame = pd.DataFrame({"path": inputs.paths, "score": scores, "prediction": (scores >= threshold).astype(int)})

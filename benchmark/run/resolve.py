@@ -38,8 +38,14 @@ class ResolvedDetector:
     prompts: PromptSet | None = None
     prompts_name: str = ""  # the prompt set's name, or "inline"
     spec: EncoderSpec | None = None  # the frozen encoder it trains on, or None for a pixel detector
+    start: EncoderSpec | None = None  # the network a pixel detector fine-tunes (Detector.starts_from)
     defaults: dict = field(default_factory=dict)  # the factory's own default of each option (plain values only)
     reads_prompts: bool = False  # the detector encodes text prompts (Detector.uses_text)
+
+    @property
+    def network(self) -> EncoderSpec | None:
+        """The registered encoder whose identity (weights, preprocessing) is part of this detector's."""
+        return self.spec or self.start
 
     @property
     def resolved_options(self) -> dict:
@@ -158,8 +164,9 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
         built = detector.build()  # building also checks the options' ranges
         detector.spec = built.frozen_encoder()
         detector.reads_prompts = bool(built.uses_text())
-        if detector.spec is not None:
-            _check_encoder(detector.spec, built.uses_text(), plugins.encoders, f"{suite.source}: detectors.{name}")
+        detector.start = built.starts_from() if detector.spec is None else None
+        if detector.network is not None:
+            _check_encoder(detector.network, built.uses_text(), plugins.encoders, f"{suite.source}: detectors.{name}")
         resolved.append(detector)
     return resolved
 

@@ -200,8 +200,14 @@ class Run:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def _encoder_keys(self) -> dict[str, str]:
-        return {d.name: encoder_key(d.spec, self.file_facts, self.suite.data.fast_decode)
-                for d in self.detectors if d.spec is not None}
+        keys = {}
+        for d in self.detectors:
+            if d.network is not None:
+                try:
+                    keys[d.name] = encoder_key(d.network, self.file_facts, self.suite.data.fast_decode)
+                except BenchmarkError as e:  # an unknown weights tag: name the option that fixes it
+                    raise BenchmarkError(f"detectors.{d.name}.{e}") from None
+        return keys
 
     def _encoder(self, spec):
         try:
@@ -350,8 +356,8 @@ class Run:
                                                    "fake": list(d.prompts.fake)}} if d.reads_prompts else {})}
                           for d in self.detectors},
             # what made each detector's embeddings: library, model, weights (by file hash), preprocessing
-            "encoders": {d.name: encoder_identity(d.spec, self.file_facts, self.suite.data.fast_decode)
-                         for d in self.detectors if d.spec is not None},
+            "encoders": {d.name: encoder_identity(d.network, self.file_facts, self.suite.data.fast_decode)
+                         for d in self.detectors if d.network is not None},
             "prepare": prepare_provenance(self.suite.data, self.dataset.root),
             "perturbations": list(self.suite.perturbations),
             "plugins": self.plugin_sources,

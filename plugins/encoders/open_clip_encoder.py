@@ -154,7 +154,7 @@ class OpenClipEncoder(ImageEncoder):
             # random init ("none") must be the same in every run, or runs and cached embeddings differ
             with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights)
+                clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
         except Exception as e:  # noqa: BLE001 - download and file errors have many types
             raise BenchmarkError(
                 f"pretrained: cannot load weights '{pretrained}' for {model} ({str(e).splitlines()[0][:160]}); "
@@ -165,7 +165,9 @@ class OpenClipEncoder(ImageEncoder):
         return LoadedEncoder(
             preprocess=preprocess, encode_image=clip.encode_image,
             image_size=max(size) if isinstance(size, (tuple, list)) else int(size),
-            encode_text=lambda texts: clip.encode_text(tokenizer(list(texts)).to(device)), module=clip)
+            encode_text=lambda texts: clip.encode_text(tokenizer(list(texts)).to(device)), module=clip,
+            image_module=clip.visual, mean=tuple(clip.visual.preprocess_cfg["mean"]),
+            std=tuple(clip.visual.preprocess_cfg["std"]))
 
 
 @hookimpl

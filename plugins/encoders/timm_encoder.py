@@ -77,7 +77,10 @@ class TimmEncoder(ImageEncoder):
         import timm
         from timm.data import resolve_data_config
 
-        cfg = timm.models.get_pretrained_cfg(name)
+        try:
+            cfg = timm.models.get_pretrained_cfg(name)
+        except RuntimeError:  # newer timm raises for an unknown tag of a known model
+            cfg = None
         if cfg is None:
             raise BenchmarkError(f"pretrained: timm has no weights tag '{name.partition('.')[2]}' for "
                                  f"{name.partition('.')[0]}; use none, a local file or a tag timm lists")
@@ -126,7 +129,8 @@ class TimmEncoder(ImageEncoder):
         net.eval().requires_grad_(False).to(device)
         config = self._data_config(name)
         return LoadedEncoder(preprocess=create_transform(**config), encode_image=net,
-                             image_size=int(config["input_size"][-1]), module=net)
+                             image_size=int(config["input_size"][-1]), module=net, image_module=net,
+                             mean=tuple(config["mean"]), std=tuple(config["std"]))
 
 
 @hookimpl

@@ -85,7 +85,8 @@ class TorchvisionEncoder(ImageEncoder):
         net.eval().requires_grad_(False).to(device)
         transform = self._transform(model, weights)
         return LoadedEncoder(preprocess=transform, encode_image=lambda x: net(x).flatten(1),
-                             image_size=int(transform.crop_size[0]), module=net)
+                             image_size=int(transform.crop_size[0]), module=net, image_module=net,
+                             mean=tuple(transform.mean), std=tuple(transform.std))
 
 
 @hookimpl
