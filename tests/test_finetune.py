@@ -142,6 +142,8 @@ def test_augmentations_are_seeded_and_each_can_be_switched_off():
      "set head_init: random"),
     ("{backbone: 'timm:test_efficientnet', pretrained: no_such_tag}",
      "detectors.finetune.pretrained: timm has no weights tag 'no_such_tag' for test_efficientnet"),
+    ("{backbone: 'timm:test_efficientnet', pretrained: r160_in1k}",  # a real tag, not downloadable offline
+     "detectors.finetune.pretrained: cannot load timm weights 'r160_in1k' for test_efficientnet"),
     ("{backbone: 'timm:test_efficientnet', pretrained: none, jpeg_quality: [90, 40]}",
      "detectors.finetune.jpeg_quality: must be [low, high]"),
 ])
@@ -183,26 +185,33 @@ def test_every_preset_runs_side_by_side_and_predict_gives_the_runs_scores(capsys
     assert meta["encoders"]["xception"]["model"] == "test_efficientnet"  # the network's identity is recorded
     assert meta["detectors"]["spsl-xception"]["options"]["input"] == "phase"
 
+    gend = torch.load(out / "gend-ln/train-FaceSwap/seed-42/final_model.pth", weights_only=True)["state"]
+    full = torch.load(out / "xception/train-FaceSwap/seed-42/final_model.pth", weights_only=True)["state"]
+    assert gend["partial"] and not full["partial"]  # tune: norm keeps only what training changed
+    assert all("ln" in k or "norm" in k or k.startswith("head.") for k in gend["model"]), sorted(gend["model"])
+
     test_images = tmp_path / "data" / "NeuralTextures"
-    scores = out / "scores.csv"
-    code, _, err = run_main(capsys, "predict", out, "--detector", "spsl-xception", "--train", "FaceSwap",
-                            test_images, "--out", scores, "--workers", "0")
-    assert code == 0, err
-    predicted = pd.read_csv(scores).set_index("path")["score"]
-    own = pd.read_csv(out / "spsl-xception/train-FaceSwap/seed-42/test-NeuralTextures/test_predictions.csv")
-    own = own[own["label"] == 1].set_index("path")["score"]
-    assert len(own) > 0 and np.allclose(predicted.loc[own.index], own, atol=1e-6)
+    for name in ("spsl-xception", "gend-ln"):  # a full state, and tuned weights on top of the start
+        scores = out / f"scores-{name}.csv"
+        code, _, err = run_main(capsys, "predict", out, "--detector", name, "--train", "FaceSwap",
+                                test_images, "--out", scores, "--workers", "0")
+        assert code == 0, err
+        predicted = pd.read_csv(scores).set_index("path")["score"]
+        own = pd.read_csv(out / name / "train-FaceSwap/seed-42/test-NeuralTextures/test_predictions.csv")
+        own = own[own["label"] == 1].set_index("path")["score"]
+        assert len(own) > 0 and np.allclose(predicted.loc[own.index], own, atol=1e-6), name
 
 
 @pytest.mark.slow
-def test_a_killed_finetune_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("tune", ["all", "last:2"])  # every weight saved, or only the tuned ones on the start
+def test_a_killed_finetune_resumes_to_the_same_weights(tmp_path, tune):
     """Augmentation, shuffling, dropout-free BN training, Adam and a cosine schedule with warm-up:
     killed after epoch 1, the resumed run's epochs 2 and 3 are bit-identical to an uninterrupted run."""
     data = make_class_folders(tmp_path / "data", CLASSES, videos=6, frames=2, modes=[("png", "RGB")])
     suite = write_suite(tmp_path / "ft.yaml", "name: ft\ndata: {real: Real_youtube}\n"
                         "pairings: [{train: FaceSwap, test: [FaceSwap]}]\n"
                         "detectors: {finetune: {backbone: 'timm:test_efficientnet', pretrained: none, size: 32,"
-                        " epochs: 3, batch_size: 8, scheduler: cosine, warmup_epochs: 1, optimizer: adamw}}\n")
+                        f" epochs: 3, batch_size: 8, scheduler: cosine, warmup_epochs: 1, optimizer: adamw, tune: '{tune}'}}}}\n")
 
     def args(out):
         return ["run", suite, "--data-dir", data, "--output-dir", out, "--workers", "0", "--no-cache"]

@@ -147,7 +147,7 @@ class LocalExecutor:
         final = folder / FINAL_MODEL
         state = detector.state_dict()
         check_plain(state, "state_dict()")
-        spec = detector.frozen_encoder()
+        spec = detector.frozen_encoder() or detector.starts_from()  # the network whose identity it depends on
         # what `benchmark predict` needs to rebuild this detector, and to refuse a mismatch
         atomic_save({"state": state, "detector": run.detector, "use": resolved.plugin, "options": resolved.options,
                      "source": resolved.source, "encoder": self.features.key(spec) if spec else None,

@@ -106,7 +106,7 @@ def load_detector(path: Path, device: torch.device, workers: int, cache_dir: Pat
     except (TypeError, ValueError) as e:
         raise BenchmarkError(f"{path}: its options no longer build {saved['use']} ({e}); retrain") from None
     features = FeatureStore(device, workers, cache_dir, FileFacts(cache_dir), fast_decode=saved.get("fast_decode", False))
-    spec = detector.frozen_encoder()
+    spec = detector.frozen_encoder() or detector.starts_from()
     if (features.key(spec) if spec else None) != saved["encoder"]:
         raise BenchmarkError(f"{path}: its encoder ({saved['encoder']}) differs from the one {saved['use']} would use "
                              f"now (model, weights, preprocessing or library version changed); retrain")

@@ -73,6 +73,7 @@ class FinetuneNet(nn.Module):
         self.normalize = normalize
         self.head = nn.Linear(feature_dim, 1)
         self.widened: str | None = None  # the first conv, widened for input: phase (always trained)
+        self.tuned: set[str] = set()  # names of the parameters select() made trainable
         if input_kind == "phase":
             found = first_conv(self.backbone, getattr(self.backbone, "pretrained_cfg", {}).get("first_conv"))
             self.widened = found[0]
@@ -102,6 +103,7 @@ class FinetuneNet(nn.Module):
         if self.widened:
             self.backbone.get_submodule(self.widened).requires_grad_(True)
         self.head.requires_grad_(True)
+        self.tuned = {name for name, p in self.named_parameters() if p.requires_grad}  # what a checkpoint keeps
         return [p for p in self.parameters() if p.requires_grad]
 
     def train_mode(self, tune: Tune) -> None:

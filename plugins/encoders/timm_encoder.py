@@ -61,6 +61,19 @@ def map_lukemelas(source: dict, target: dict) -> dict:
     return mapped
 
 
+def cached_download(hf_hub_id: str | None, url: str | None) -> bool:
+    """Whether weights a library would download are already here: in the Hugging Face cache (timm's
+    hub ids) or torch hub's checkpoint folder (release URLs)."""
+    if hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = hf_hub_id.partition("@")
+        if any(isinstance(try_to_load_from_cache(repo, name, revision=revision or None), str)
+               for name in ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors")):
+            return True
+    return bool(url) and (Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name).is_file()
+
+
 class TimmEncoder(ImageEncoder):
     def _name(self, model: str, pretrained: str) -> str:
         import timm
@@ -100,6 +113,17 @@ class TimmEncoder(ImageEncoder):
             weights = "tag:" + name
         return {"timm": timm.__version__, "model": model, "weights": weights,
                 "preprocess": self._data_config(name), "layer": LAYER}
+
+    def weights_missing(self, model, pretrained) -> bool:
+        """A timm tag whose file is in neither the Hugging Face cache nor torch hub's checkpoints."""
+        if pretrained in NO_WEIGHTS or pretrained == OFFLINE_IMAGENET or Path(str(pretrained)).is_file():
+            return False
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(self._name(model, pretrained))
+        if cfg is None:
+            return False
+        return not cached_download(cfg.hf_hub_id, cfg.url)
 
     def load(self, model, pretrained, device) -> LoadedEncoder:
         import timm

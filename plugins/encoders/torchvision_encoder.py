@@ -60,6 +60,11 @@ class TorchvisionEncoder(ImageEncoder):
         return {"torchvision": torchvision.__version__, "model": model, "weights": source, "preprocess": preprocess,
                 "layer": "classifier -> identity, flattened"}
 
+    def weights_missing(self, model, pretrained) -> bool:
+        """Named weights not yet in torch hub's checkpoint folder."""
+        weights = self._weights(model, pretrained)
+        return weights is not None and not (Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name).is_file()
+
     def load(self, model, pretrained, device) -> LoadedEncoder:
         import torchvision
 
