@@ -217,3 +217,19 @@ def test_a_killed_finetune_resumes_to_the_same_weights(tmp_path, tune):
         return ["run", suite, "--data-dir", data, "--output-dir", out, "--workers", "0", "--no-cache"]
 
     assert_resumes_identically(tmp_path, args, "finetune/train-FaceSwap/seed-42", killed_after=1, epochs=3)
+
+
+def test_perf_train_compares_the_harness_epoch_with_a_hand_written_loop(capsys, tmp_path):
+    data = make_class_folders(tmp_path / "data", {"Real": (0, 0, 0), "Fake": (60, -30, 0)}, videos=8, frames=1)
+    code, out, err = run_main(capsys, "perf", data, "--train", "finetune", "--option", "backbone=timm:test_efficientnet",
+                              "--option", "pretrained=none", "--option", "size=32", "--option", "batch_size=4",
+                              "--limit", "8", "--workers", "0")
+    assert code == 0, err
+    figures = json.loads(out)
+    assert figures["images"] == 16 and len(figures["harness_epoch_s"]) == len(figures["hand_loop_epoch_s"]) == 3
+    assert figures["harness_over_hand_loop"] == pytest.approx(
+        min(figures["harness_epoch_s"]) / min(figures["hand_loop_epoch_s"]), rel=0.02)  # epochs shown rounded
+    assert_refused(run_main(capsys, "perf", data, "--train", "clip-linear-probe"),
+                   "perf --train clip-linear-probe: a frozen-encoder detector trains on cached embeddings")
+    assert_refused(run_main(capsys, "perf", data, "--train", "finetune", "--option", "size"),
+                   "perf: --option 'size': expected KEY=VALUE")
