@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.detector import EncoderSpec
+from benchmark.detector import EncoderSpec, FitContext
+from benchmark.prompts import PromptSet
 from benchmark_plugins.detectors.augment import Augmentations, eval_transform, train_transform
-from benchmark_plugins.detectors.finetune import lr_factor
+from benchmark_plugins.detectors.finetune import Finetune, lr_factor
 from benchmark_plugins.detectors.finetune_net import FinetuneNet, Tune, check_architecture, load_encoder
 from benchmark_plugins.detectors.pixel_inputs import SRMResiduals, phase_only, widen_first_conv
 from benchmark_plugins.detectors.presets import PRESETS, preset
@@ -75,6 +76,13 @@ def test_each_tune_trains_what_it_names():
     assert counts["all"] == sum(p.numel() for p in _net().parameters())
 
 
+def test_last_k_on_a_vit_trains_its_last_blocks_and_what_follows_them(tiny_backbone):
+    net = _net(tiny_backbone)
+    trained = {n for n, p in net.backbone.named_parameters() if p in set(net.select(Tune("last", 1)))}
+    assert trained and all(n.startswith(("transformer.resblocks.0.", "ln_post.", "proj")) for n in trained)
+    assert "ln_post.weight" in trained and "conv1.weight" not in trained
+
+
 def test_phase_input_widens_the_first_conv_and_always_trains_it():
     net = _net(input_kind="phase")
     assert net.backbone.conv_stem.in_channels == 4
@@ -105,6 +113,25 @@ def test_the_learning_rate_warms_up_then_follows_a_cosine():
     factors = [lr_factor(step, 100, 10, 0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:])) and factors[-1] == pytest.approx(0.1, abs=1e-3)
+    assert [lr_factor(step, 100, 4, 0.1, cosine=False) for step in (0, 3, 50, 99)] == [0.25, 1.0, 1.0, 1.0]
+
+
+def test_a_prompt_initialised_head_starts_as_clips_zero_shot_classifier(tiny_backbone):
+    detector = Finetune(backbone=tiny_backbone, pretrained="none", size=32, normalize=True, head_init="prompts")
+    detector.net = detector._build("none")
+    loaded = detector._loaded
+    prompts = PromptSet(real=["a real face", "a photo"], fake=["a fake face"])
+    detector._zero_shot_head(FitContext(device=torch.device("cpu"), seed=0, prompts=prompts, log=print))
+    images = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        image = torch.nn.functional.normalize(loaded.encode_image(images).float(), dim=1)
+
+        def centre(texts):
+            return torch.nn.functional.normalize(
+                torch.nn.functional.normalize(loaded.encode_text(texts).float(), dim=1).mean(0), dim=0)
+
+        zero_shot = loaded.module.logit_scale.exp() * image @ (centre(prompts.fake) - centre(prompts.real))
+        assert torch.allclose(detector.net(images), zero_shot, atol=1e-4)
 
 
 # -- augmentations -----------------------------------------------------------------------------

@@ -43,10 +43,12 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine from 1 to ``floor`` at ``total``."""
+def lr_factor(step: int, total: int, warmup: int, floor: float, cosine: bool = True) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine from 1 to ``floor`` at ``total`` (or 1)."""
     if step < warmup:
         return (step + 1) / warmup
+    if not cosine:
+        return 1.0
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -65,9 +67,9 @@ class Finetune(Detector):
         start the head as CLIP's zero-shot classifier (fake minus real prompt embeddings; needs a
         backbone that encodes text and ``normalize: true``). Augmentations are probabilities (0 = off);
         ``jpeg_quality``: [low, high]. ``channels_last`` applies on CUDA only."""
-        for name, value in (("size", size), ("epochs", epochs), ("batch_size", batch_size)):
-            check_range(name, value, 1)
         check_range("size", size, 8)
+        check_range("epochs", epochs, 1)
+        check_range("batch_size", batch_size, 1)
         check_range("lr", lr, 0, inclusive=False)
         check_range("weight_decay", weight_decay, 0)
         check_range("min_lr", min_lr, 0)
@@ -150,8 +152,8 @@ class Finetune(Detector):
         optimizer = self._optimizer(net.select(self.tune))
         steps = math.ceil(len(train) / self.batch_size)
         floor = self.min_lr / self.lr
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, (lambda step: 1.0) if self.scheduler == "none" else (
-            lambda step: lr_factor(step, self.epochs * steps, self.warmup_epochs * steps, floor)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
+            step, self.epochs * steps, self.warmup_epochs * steps, floor, cosine=self.scheduler == "cosine"))
         first = 1
         if ctx.resume is not None:
             optimizer.load_state_dict(ctx.resume.extra["optimizer"])

@@ -53,7 +53,7 @@ def blocks(module: nn.Module) -> list[list[str]]:
         groups = group_parameters(module, module.group_matcher(coarse=True))
         return [groups[g] for g in sorted(groups)][1:]
     containers = [(name, m) for name, m in module.named_modules()
-                  if isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 2]
+                  if isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) >= 1]
     if not containers:
         return []
     name, container = max(containers, key=lambda c: (sum(p.numel() for p in c[1].parameters()), len(c[1])))
