@@ -32,6 +32,21 @@ def resolve_encoder(spec: EncoderSpec) -> tuple[str, ImageEncoder, str]:
     return library, registry.get(library, where=f"backbone {spec.model}").value, model
 
 
+def fetch_start_weights(detectors) -> None:
+    """Pretrained weights a fine-tuned network starts from (``ResolvedDetector.start``) that are not
+    on this machine yet download now, once, so a failed download stops the run before it writes
+    anything."""
+    for detector in detectors:
+        if detector.start is None:
+            continue
+        _, encoder, model = resolve_encoder(detector.start)
+        if encoder.weights_missing(model, detector.start.pretrained):
+            try:
+                encoder.load(model, detector.start.pretrained, torch.device("cpu"))
+            except BenchmarkError as e:
+                raise BenchmarkError(f"detectors.{detector.name}.{e}") from None
+
+
 def _as_stored(embeddings: torch.Tensor) -> torch.Tensor:
     """Embeddings are cached at float16 precision; every run uses the float16-rounded values, so
     its metrics do not depend on whether the cache was cold, warm or off."""

@@ -29,7 +29,8 @@ from benchmark.environment import describe_device, git_commit, resolve_device, v
 from benchmark.errors import BenchmarkError
 from benchmark.data.facts import FileFacts
 from benchmark.features.cache import default_cache_dir
-from benchmark.features.encoders import FeatureStore, default_workers, encoder_identity, encoder_key, resolve_encoder
+from benchmark.features.encoders import (FeatureStore, default_workers, encoder_identity, encoder_key,
+                                        fetch_start_weights)
 from benchmark.metrics import report_columns
 from benchmark.perturbations import parse
 from benchmark.report.render import DEMO_NOTICE
@@ -129,7 +130,8 @@ class Run:
                          for t in (*d.prompts.real, *d.prompts.fake)]
                 if self.features.needs_encoder(spec, paths, texts, self.perturbations[perturbation]):
                     self._encoder(spec)
-            self._fetch_start_weights()
+            training = {run.detector for run in self.plan.runs} if options.mode != "test" else set()
+            fetch_start_weights([d for d in self.detectors if d.name in training])
         self.cluster = None
         if options.executor == "ray":  # last: a refused run never starts Ray
             from benchmark.run.ray_executor import RayCluster
@@ -209,20 +211,6 @@ class Run:
                 except BenchmarkError as e:  # an unknown weights tag: name the option that fixes it
                     raise BenchmarkError(f"detectors.{d.name}.{e}") from None
         return keys
-
-    def _fetch_start_weights(self) -> None:
-        """A fine-tuned network's pretrained weights that are not on this machine yet download now,
-        once, so that a failed download stops the run before it writes anything."""
-        training = {run.detector for run in self.plan.runs} if self.options.mode != "test" else set()
-        for d in self.detectors:
-            if d.start is None or d.name not in training:
-                continue
-            _, encoder, model = resolve_encoder(d.start)
-            if encoder.weights_missing(model, d.start.pretrained):
-                try:
-                    encoder.load(model, d.start.pretrained, torch.device("cpu"))
-                except BenchmarkError as e:
-                    raise BenchmarkError(f"detectors.{d.name}.{e}") from None
 
     def _encoder(self, spec):
         try:
