@@ -82,7 +82,8 @@ class Detector(abc.ABC):
     def starts_from(self) -> EncoderSpec | None:
         """For a pixel detector that fine-tunes a registered encoder's network: that network and its
         starting weights. The harness checks the library up front, records the weights' identity
-        (a local file by content) in the run's identity, and `validate` says when they would download."""
+        (a local file by content) in the run's identity and final_model.pth (`predict` refuses other
+        weights), `validate` says when they would download, and a run fetches them before writing."""
         return None
 
     def uses_text(self) -> str | None:

@@ -4,8 +4,9 @@ against a minimal hand-written PyTorch loop over the same images, as JSON.
 Both sides decode, augment, forward and backward the same images with the same model, batch size,
 transform, decoding workers and threads; only the loop differs. The harness side is timed from the
 moment the detector asks ``ctx.image_batches`` for an epoch to the moment that epoch's batches run
-out (so building the model and loading weights are not counted); each side runs twice, alternating,
-and the faster pass counts (the machines are shared and noisy).
+out (so building the model and loading weights are not counted). After a warm-up epoch each side
+runs three times, alternating (A B, B A, A B), and the fastest pass of each counts (the machines
+are shared and noisy).
 """
 
 from __future__ import annotations
