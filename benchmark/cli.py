@@ -16,7 +16,7 @@ from rich.table import Table
 from benchmark.errors import BenchmarkError
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(recipes=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmark", description="Generalization benchmarks for face-forgery detectors: train on one "
         "manipulation, test on others, report the train x test matrix.")
@@ -52,21 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("plugins", help="list every detector, prompt set, metric and encoder with its package")
 
-    prepare = commands.add_parser("prepare", help="videos -> frame folders (N evenly spaced frames, optional face crops)")
-    source = prepare.add_subparsers(dest="source", required=True)
-    ffpp = source.add_parser("ffpp", help="the official FaceForensics++ tree: writes <...>/<compression>/frames/<id>/")
-    ffpp.add_argument("root", help="the FaceForensics++ download (original_sequences/, manipulated_sequences/)")
-    ffpp.add_argument("--compression", default="c23", help="c23 (default), c40 or raw")
-    videos = source.add_parser("videos", help="SOURCE/<class>/<video>.mp4 -> DEST/<class>/<video>/0000.png ...")
-    videos.add_argument("src", help="folder of class folders holding videos")
-    videos.add_argument("dest", help="where the frame folders, manifest.csv and prepare.json go")
-    for command in (ffpp, videos):
-        command.add_argument("--frames", type=_positive, default=32, help="frames per video, evenly spaced (32)")
-        command.add_argument("--faces", action="store_true", help="crop the largest face (dlib HOG, as FF++)")
-        command.add_argument("--size", type=_positive, default=256, help="face crop side in pixels (256)")
-        command.add_argument("--scale", type=float, default=1.3, help="face box enlargement around its centre (1.3)")
-        command.add_argument("--workers", type=_non_negative, default=None, help="videos in parallel (cores - 1)")
-        command.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    from benchmark.prepare.arguments import add_prepare
+
+    add_prepare(commands, recipes, _positive, _non_negative)
 
     scaffold = commands.add_parser("new-plugin", help="write a plugin package skeleton (detector + suite + test)")
     scaffold.add_argument("name", help="the package and detector name, e.g. my-detector")
@@ -331,7 +319,12 @@ COMMANDS = {"prepare": _prepare, "new-plugin": _new_plugin, "predict": _predict,
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = _parser().parse_args(argv)
+    if argv[:1] == ["prepare"]:  # its sub-commands are the registered dataset recipes: load plugins only then
+        from benchmark.prepare.arguments import registered_recipes
+
+        args = _parser(registered_recipes()).parse_args(argv)
+    else:
+        args = _parser().parse_args(argv)
     args.command_line = shlex.join(["benchmark", *argv])
     console = Console(emoji=False)  # user text such as "host:abc:" is never an emoji code
     errors = Console(stderr=True, emoji=False)

@@ -63,3 +63,13 @@ def register_perturbations(register):
     :class:`benchmark.perturbations.PerturbationKind`. A suite then lists ``<name>:<param>`` under
     ``perturbations``; ``apply(image, param, rng)`` gets an RGB PIL image and a seeded generator.
     """
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset recipes for ``benchmark prepare <name> SRC DEST``.
+
+    Call ``register(recipe)`` with a :class:`benchmark.datasets.DatasetRecipe` instance: its
+    ``items(src, options)`` lists the dataset's videos (or face-crop folders) with class, video and
+    official split; the harness decodes, finds faces and writes frames plus ``manifest.csv``.
+    """

@@ -80,11 +80,12 @@ class Plugins:
     metrics: Registry
     encoders: Registry
     perturbations: Registry
+    datasets: Registry
     broken: list[tuple[str, str]]  # (plugin, one-line reason)
 
     @property
     def registries(self) -> tuple[Registry, ...]:
-        return self.detectors, self.prompt_sets, self.metrics, self.encoders, self.perturbations
+        return self.detectors, self.prompt_sets, self.metrics, self.encoders, self.perturbations, self.datasets
 
     def all(self):
         for registry in self.registries:
@@ -162,13 +163,14 @@ def collect(manager: Manager | None = None) -> Plugins:
     broken = list(manager.broken)
     plugins = Plugins(Registry("detector", broken=broken), Registry("prompt set", broken=broken),
                       Registry("metric", broken=broken), Registry("encoder", broken=broken),
-                      Registry("perturbation", broken=broken), broken)
+                      Registry("perturbation", broken=broken), Registry("dataset", broken=broken), broken)
     adders = {
         "register_detectors": lambda source: lambda name, factory: _add_detector(plugins, name, factory, source),
         "register_prompt_sets": lambda source: lambda name, prompts: _add_prompts(plugins, name, prompts, source),
         "register_metrics": lambda source: lambda metric: _add_metric(plugins, metric, source),
         "register_encoders": lambda source: lambda name, encoder: _add_encoder(plugins, name, encoder, source),
         "register_perturbations": lambda source: lambda kind: _add_perturbation(plugins, kind, source),
+        "register_datasets": lambda source: lambda recipe: _add_dataset(plugins, recipe, source),
     }
     for hook_name, make_register in adders.items():
         # pluggy calls implementations last-registered first; reverse for a stable, natural order
@@ -221,3 +223,13 @@ def _add_perturbation(plugins: Plugins, kind, source):
     if ":" in kind.name or kind.name == CLEAN:
         raise BenchmarkError(f"perturbation name {kind.name!r} may not contain ':' or be '{CLEAN}'")
     plugins.perturbations.add(kind.name, kind, source)
+
+
+def _add_dataset(plugins: Plugins, recipe, source):
+    from benchmark.datasets import DatasetRecipe
+
+    if not isinstance(recipe, DatasetRecipe):
+        raise BenchmarkError(f"register_datasets expects a benchmark.datasets.DatasetRecipe instance, got {recipe!r}")
+    if recipe.name in ("videos",) or not recipe.name.replace("-", "").isalnum():
+        raise BenchmarkError(f"dataset name {recipe.name!r} must be letters, digits and '-' and not 'videos'")
+    plugins.datasets.add(recipe.name, recipe, source)

@@ -84,7 +84,8 @@ def test_wrong_registration_types_are_refused(registered):
 def test_every_hook_is_documented_and_takes_register():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
     assert {f.__name__ for f in specs} == {"register_detectors", "register_prompt_sets", "register_metrics",
-                                           "register_encoders", "register_perturbations"}
+                                           "register_encoders", "register_perturbations",
+                                           "register_datasets"}
     for spec in specs:
         assert list(inspect.signature(spec).parameters) == ["register"]
         assert "register(" in (spec.__doc__ or ""), f"{spec.__name__} must document how register is called"

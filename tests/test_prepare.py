@@ -173,7 +173,7 @@ def test_prepare_ffpp_writes_the_tree_the_ffpp_layout_reads(tmp_path, capsys, ti
     assert len(list((root / "original_sequences/youtube/c23/frames/000").glob("*.png"))) == 4
     assert len(list((root / "manipulated_sequences/FaceSwap/c23/frames/000_003").glob("*.png"))) == 4
     summary = json.loads((root / "prepare.json").read_text())
-    assert summary["parameters"]["layout"] == "ffpp" and summary["parameters"]["frames"] == 4
+    assert summary["parameters"]["dataset"] == "ffpp" and summary["parameters"]["frames"] == 4
     suite = tmp_path / "s.yaml"
     suite.write_text("name: ff\ndata: {layout: ffpp, real: Real_youtube, split: {train: 0.6, val: 0.2, test: 0.2}}\n"
                      "pairings: [{train: FaceSwap, test: [FaceSwap]}]\ndetectors: {shortcut-probe: {}}\n"

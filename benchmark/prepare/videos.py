@@ -17,24 +17,19 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmark.data.splits import evenly_spaced
+import numpy as np
+
+from benchmark.datasets import VIDEO_SUFFIXES
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write, write_json
-from benchmark.prepare.faces import DlibHog, FaceFinder, crop_face
+from benchmark.prepare.extract import Settings, faces, frames
+from benchmark.prepare.faces import FaceFinder
 from benchmark.prepare.frames import Video, VideoError
 from benchmark.processes import die_with_parent
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 RECORD = "video.json"  # inside each finished video folder: its own account (not an image: never read as one)
 PARTIAL = ".partial"
-
-
-@dataclass(frozen=True)
-class Settings:
-    frames: int = 32
-    faces: bool = False
-    size: int = 256
-    scale: float = 1.3
+LANDMARKS = "landmarks.npy"
 
 
 @dataclass(frozen=True)
@@ -42,6 +37,12 @@ class Job:
     source: Path  # the video file
     target: Path  # its frame folder
     cls: str
+    video: str | None = None  # the manifest's video (default: the folder's name)
+    split: str | None = None  # the official split, written to the manifest when any job has one
+
+    @property
+    def name(self) -> str:
+        return self.video or self.target.name
 
 
 def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None) -> dict:
@@ -49,7 +50,8 @@ def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None
     record = {"video": job.target.name, "class": job.cls, "source": str(job.source), "settings": asdict(settings),
               "frames_wanted": settings.frames,
               "frames_in_video": 0,
-              "frames_decoded": 0, "faces_found": 0, "frames_written": 0, "replaced_no_face": 0, "failure": None}
+              "frames_decoded": 0, "faces_found": 0, "frames_written": 0, "replaced_no_face": 0, "dropped": [],
+              "failure": None}
     if (job.target / RECORD).is_file():
         return {**json.loads((job.target / RECORD).read_text()), "skipped": True}
     partial = job.target.with_name(job.target.name + PARTIAL)
@@ -58,7 +60,7 @@ def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None
     try:
         with Video(job.source) as video:
             record["frames_in_video"] = len(video)
-            images = _faces(video, settings, finder, record) if settings.faces else _frames(video, settings, record)
+            images, landmarks = faces(video, settings, record, finder) if settings.faces else frames(video, settings, record)
     except VideoError as e:
         record["failure"] = str(e)
         return record
@@ -71,30 +73,45 @@ def prepare_video(job: Job, settings: Settings, finder: FaceFinder | None = None
     for i, image in enumerate(images):
         Image.fromarray(image).save(partial / f"{i:04d}.png")
     record["frames_written"] = len(images)
+    if settings.faces and (settings.landmarks or settings.align):
+        # (frames, 68, 2) float32, x y pixels in each saved crop, in the order of the frame files
+        np.save(partial / LANDMARKS, np.stack(landmarks).astype(np.float32))
     (partial / RECORD).write_text(json.dumps(record, indent=1))
     shutil.rmtree(job.target, ignore_errors=True)
     os.replace(partial, job.target)  # the folder appears complete or not at all
     return record
 
 
-OPTIONS = {"frames": "--frames", "faces": "--faces", "size": "--size", "scale": "--scale"}
+OPTIONS = {"frames": "--frames", "faces": "--faces", "size": "--size", "scale": "--scale", "detector": "--detector",
+           "detect_size": "--detect-size", "landmarks": "--landmarks", "align": "--align"}
 
 
-def check_same_settings(jobs: list[Job], settings: Settings, root: Path) -> None:
+DEFAULTS = asdict(Settings())
+
+
+def check_same_settings(jobs: list[Job], settings: Settings, root: Path, what: dict | None = None) -> None:
     """A destination prepared with other parameters is refused, naming the first that differs: resuming
-    would keep its old frames under the new parameters (as a run dir refuses another experiment)."""
+    would keep its old frames under the new parameters (as a run dir refuses another experiment).
+    ``what`` (dataset, its options, the model files' digests) is compared with prepare.json too."""
     wanted = asdict(settings)
-    found = []
+    found, summary = [], {}
     try:
-        found.append((root / "prepare.json", json.loads((root / "prepare.json").read_text())["parameters"]))
+        summary = json.loads((root / "prepare.json").read_text())["parameters"]
+        found.append((root / "prepare.json", summary))
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no summary yet (a first run killed early): the videos' own records say it
     found += [(job.target / RECORD, _saved_settings(job.target / RECORD)) for job in jobs]
+    redo = f"prepare into another folder, or delete {root} to redo it"
     for where, saved in found:
         for key, flag in OPTIONS.items():
-            if isinstance(saved, dict) and key in saved and saved[key] != wanted[key]:
-                raise BenchmarkError(f"{where} was prepared with {flag} {saved[key]}, this run asks for {wanted[key]}; "
-                                     f"prepare into another folder, or delete {root} to redo it")
+            # a record from before a key existed was made with its default (e.g. no --align)
+            if isinstance(saved, dict) and saved.get(key, DEFAULTS[key]) != wanted[key]:
+                raise BenchmarkError(f"{where} was prepared with {flag} {saved.get(key, DEFAULTS[key])}, this run "
+                                     f"asks for {wanted[key]}; {redo}")
+    for key, value in (what or {}).items():
+        if isinstance(summary, dict) and key in summary and summary[key] != value:
+            raise BenchmarkError(f"{root / 'prepare.json'} was prepared with {key} {summary[key]}, this run has "
+                                 f"{value}; {redo}")
 
 
 def _saved_settings(record: Path) -> dict | None:
@@ -102,42 +119,6 @@ def _saved_settings(record: Path) -> dict | None:
         return json.loads(record.read_text()).get("settings")
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _frames(video: Video, settings: Settings, record: dict) -> list:
-    out = []
-    for index in evenly_spaced(list(range(len(video))), settings.frames):
-        out.append(video.frame(index))
-        record["frames_decoded"] += 1
-    return out
-
-
-def _faces(video: Video, settings: Settings, finder, record: dict) -> list:
-    """A sampled frame without a face is replaced by the nearest frame (either side) that has one
-    and is not used yet, so a video yields N faces unless it runs out of frames with faces."""
-    finder = finder or DlibHog()
-    total, seen, used = len(video), {}, set()
-
-    def face_at(index):
-        if index not in seen:
-            rgb = video.frame(index)
-            record["frames_decoded"] += 1
-            seen[index] = crop_face(rgb, finder(rgb), settings.size, settings.scale)
-            record["faces_found"] += seen[index] is not None
-        return seen[index]
-
-    for wanted in evenly_spaced(list(range(total)), settings.frames):
-        found = None
-        for distance in range(total):
-            candidates = [wanted] if distance == 0 else [wanted + distance, wanted - distance]
-            found = next((i for i in candidates if 0 <= i < total and i not in used and face_at(i) is not None), None)
-            if found is not None:
-                break
-        if found is None:
-            break  # the whole video was searched: no unused frame with a face is left
-        used.add(found)
-        record["replaced_no_face"] += found != wanted
-    return [seen[i] for i in sorted(used)]  # in time order
 
 
 def _run(args) -> dict:
@@ -161,7 +142,7 @@ def prepare(jobs: list[Job], settings: Settings, root: Path, workers: int, conso
                 records.append(prepare_video(job, settings))
                 progress.advance(task)
     summary = {
-        "tool": f"forgery-benchmark {_version()}", "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "tool": f"forgery-benchmark {tool_version()}", "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "parameters": {**asdict(settings), **what}, "totals": _totals(records), "videos": records,
     }
     write_json(root / "prepare.json", summary)
@@ -171,10 +152,10 @@ def prepare(jobs: list[Job], settings: Settings, root: Path, workers: int, conso
 
 def _totals(records: list[dict]) -> dict:
     keys = ("frames_decoded", "faces_found", "frames_written", "replaced_no_face")
-    totals = {"videos": len(records), "prepared": sum(r["failure"] is None for r in records),
+    totals = {"frames_without_face": sum(len(r.get("dropped", ())) for r in records),"videos": len(records), "prepared": sum(r["failure"] is None for r in records),
               "failed": sum(r["failure"] is not None for r in records),
               "skipped_as_done": sum(bool(r.get("skipped")) for r in records),
-              **{k: sum(r[k] for r in records) for k in keys}}
+              **{k: sum(r.get(k, 0) for r in records) for k in keys}}
     fresh = [r for r in records if not r.get("skipped")]
     busy = sum(r.get("seconds", 0) for r in fresh)
     if busy > 0:  # per worker: seconds are each video's own decoding and face finding, this time
@@ -184,16 +165,22 @@ def _totals(records: list[dict]) -> dict:
 
 
 def _manifest(jobs: list[Job], records: list[dict], root: Path) -> pd.DataFrame:
-    """path,class,video of every frame written (paths relative to the manifest)."""
+    """path,class,video[,split][,landmarks,landmark_row] of every frame written (paths relative to
+    the manifest); split when the dataset has official lists, landmarks when they were found."""
     rows = []
     for job, record in zip(jobs, records):
         if record["failure"] is None:
-            for frame in sorted(job.target.glob("*.png")):
-                rows.append((os.path.relpath(frame, root), job.cls, job.target.name))
-    return pd.DataFrame(rows, columns=["path", "class", "video"])
+            marks = job.target / LANDMARKS
+            for row, frame in enumerate(sorted(job.target.glob("*.png"))):
+                rows.append((os.path.relpath(frame, root), job.cls, job.name, job.split or "",
+                             os.path.relpath(marks, root) if marks.is_file() else "", row if marks.is_file() else ""))
+    table = pd.DataFrame(rows, columns=["path", "class", "video", "split", "landmarks", "landmark_row"])
+    if not any(job.split for job in jobs):
+        table = table.drop(columns="split")
+    return table if (table["landmarks"] != "").any() else table.drop(columns=["landmarks", "landmark_row"])
 
 
-def _version() -> str:
+def tool_version() -> str:
     from importlib import metadata
 
     try:
@@ -209,18 +196,4 @@ def video_jobs(source: Path, dest: Path) -> list[Job]:
         relative = path.relative_to(source)
         cls = relative.parts[0] if len(relative.parts) > 1 else source.name
         jobs.append(Job(path, dest / cls / path.stem, cls))
-    return jobs
-
-
-def ffpp_jobs(root: Path, compression: str) -> list[Job]:
-    """The official FF++ tree: <...>/<compression>/videos/<id>.mp4 -> <...>/<compression>/frames/<id>/."""
-    folders = [("Real_youtube", root / "original_sequences" / "youtube" / compression)]
-    manipulated = root / "manipulated_sequences"
-    if manipulated.is_dir():
-        folders += [(m.name, m / compression) for m in sorted(manipulated.iterdir()) if m.is_dir()]
-    jobs = []
-    for cls, folder in folders:
-        for path in sorted((folder / "videos").glob("*")) if (folder / "videos").is_dir() else []:
-            if path.suffix.lower() in VIDEO_SUFFIXES:
-                jobs.append(Job(path, folder / "frames" / path.stem, cls))
     return jobs

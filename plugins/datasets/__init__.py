@@ -1,0 +1,1 @@
+"""Built-in dataset recipes for `benchmark prepare <dataset>`: one module per public dataset."""
