@@ -84,6 +84,8 @@ def _parser(recipes=()) -> argparse.ArgumentParser:
     perf.add_argument("--threads", type=_positive, default=None, help="with --scale: pass --threads to each run")
     perf.add_argument("--train", metavar="DETECTOR", help="instead: training images/s of a pixel detector (e.g. "
                       "finetune, xception) and its epoch over a minimal hand-written PyTorch loop's")
+    perf.add_argument("--faces", action="store_true", help="instead: faces/s per worker of prepare --faces with HOG, "
+                      "--detect-size 320, CNN, --landmarks and --align on the same clips of DATA_DIR's photos")
     perf.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                       help="with --train: a detector option (repeatable), e.g. --option backbone=timm:test_efficientnet")
 
@@ -286,6 +288,13 @@ def _perf(args, console: Console) -> int:
         log = Console(stderr=True)
         print(json.dumps(run_train_perf(args.train, parse_options(args.option), args.data_dir, args.real,
                                         args.limit or None, args.workers, args.device,
+                                        log=lambda line: log.print(line, style="dim", highlight=False)), indent=2))
+        return 0
+    if args.faces:
+        from benchmark.perf_faces import run_faces_perf
+
+        log = Console(stderr=True)
+        print(json.dumps(run_faces_perf(args.data_dir, args.real, args.limit or None,
                                         log=lambda line: log.print(line, style="dim", highlight=False)), indent=2))
         return 0
     if args.ray:

@@ -11,6 +11,7 @@ import yaml
 
 from benchmark import plugins
 from benchmark.cli import _parser
+from benchmark.prepare.arguments import registered_recipes
 from benchmark.run.resolve import resolve_detectors
 from benchmark.suite import SCHEMA, parse_suite
 
@@ -49,7 +50,7 @@ def test_every_command_shown_parses(line):
     text = re.sub(r"\[[^\]]*\]", "", text)  # [optional parts] as the docs write them
     args = shlex.split(text.replace("IMAGES...", "image.png"))[1:]
     try:
-        _parser().parse_args(args)
+        _parser(registered_recipes() if args[:1] == ["prepare"] else ()).parse_args(args)
     except SystemExit:
         pytest.fail(f"`{line}` does not parse with today's CLI")
 

@@ -41,9 +41,11 @@ class DlibHog:
 
 
 class DlibCnn:
-    """dlib's MMOD CNN face detector: finds more profile and dark faces than HOG, much slower on a CPU."""
+    """dlib's MMOD CNN face detector: finds more profile and dark faces than HOG, much slower on a CPU.
+    No upsampling by default: it finds faces of ~80 px and up as they are, and one upsampling pass
+    (4x the pixels) made it take ~15 s per 600 px frame on one core here."""
 
-    def __init__(self, upsample: int = 1):
+    def __init__(self, upsample: int = 0):
         from benchmark.prepare.landmarks import model_file
 
         self.path = model_file("cnn")
