@@ -125,3 +125,21 @@ SOURCES = {"dfd": ("FaceForensics++", []), "celebdf": ("Celeb-DF-v2", []), "dfdc
            "dfdcp": ("DFDCP", []), "uadfv": ("UADFV", []), "ffiw": ("FFIW10K-v1-release", []),
            "deeperforensics": ("DeeperForensics-1.0", ["--ffpp", "{root}/FaceForensics++"]),
            "wilddeepfake": ("WildDeepfake", []), "df40": ("DF40", [])}
+
+
+DF40_CLASSES = {"train": [("simswap", "ff"), ("fomm", "ff"), ("stylegan3", "ff")],
+                "test": [(m, "ff") for m in ("simswap", "blendface", "fomm", "sadtalker", "stylegan3", "ddpm")]
+                + [(m, "cdf") for m in ("simswap", "fomm", "stylegan3")]}
+
+
+def build_df40(root: Path) -> None:
+    """DF40's two downloads side by side (train/, test/), with the classes suites/df40.yaml names; the
+    'ff' videos carry FF++ ids of the fixture's official train / val / test pairs."""
+    seed = 200
+    for split, classes in DF40_CLASSES.items():
+        for method, domain in classes:
+            ff = {"train": ["071_054", "720_672"], "test": ["953_974", "012_026"]}[split]
+            videos = ff if domain == "ff" else ["id0_id1_0000"]
+            for video in videos:
+                seed += 1
+                faces(root / split / method / domain / "frames" / video, 2, seed=seed)

@@ -13,7 +13,7 @@ from benchmark.datasets import DatasetRecipe, Item
 from benchmark.hookspecs import hookimpl
 
 from conftest import assert_refused, run_main
-from public_datasets import SOURCES, build
+from public_datasets import SOURCES, build, build_df40
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +83,23 @@ def test_the_shipped_suites_validate_against_the_prepared_tree(tree, capsys):
     code, out, err = run_main(capsys, "validate", ROOT / "suites" / "cross-dataset.yaml", "--data-dir", prepared, *offline)
     assert code == 0, err
     assert "CDFv2" in out and "WDF" in out
+
+
+def test_the_df40_suite_validates_against_both_df40_downloads(tree, tmp_path, capsys):
+    raw, _, _ = tree
+    build_df40(tmp_path / "DF40")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "FaceForensics++").symlink_to(raw / "FaceForensics++")
+    for recipe, src in (("celebdf", raw / "Celeb-DF-v2"), ("df40", tmp_path / "DF40")):
+        decoding = ["--frames", "1", "--workers", "0"] if recipe == "celebdf" else []
+        assert run_main(capsys, "prepare", recipe, src, data / recipe, "--all-splits", *decoding)[0] == 0
+    table = manifest(data / "df40")
+    assert set(table[table["video"] == "953_974"]["split"]) == {"test"}
+    assert set(table[table["video"] == "720_672"]["split"]) == {""}  # the training download: FF++'s splits decide
+    offline = [a for d in ("clip-linear-probe", "xception") for a in ("--set", f"detectors.{d}.pretrained=none")]
+    code, out, err = run_main(capsys, "validate", ROOT / "suites" / "df40.yaml", "--data-dir", data, *offline)
+    assert code == 0, err
 
 
 def test_a_run_scores_exactly_the_official_test_videos(tree, tmp_path, capsys):

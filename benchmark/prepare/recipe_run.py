@@ -27,7 +27,7 @@ def recipe_items(recipe: DatasetRecipe, src: Path, options: dict, all_splits: bo
             raise BenchmarkError(f"{recipe.name}: video '{item.video}' of {item.cls} comes from both "
                                  f"{seen[item.cls, item.video]} and {item.source}; the recipe must tell them apart")
         seen[item.cls, item.video] = item.source
-    if recipe.test_only and not all_splits:
+    if recipe.test_only and not all_splits:  # (an item left to the suite's splits is not an official test video)
         items = [item for item in items if item.split == "test"]
     if not items:
         raise BenchmarkError(f"{recipe.name}: no videos found in {src} (expected {recipe.layout})")
