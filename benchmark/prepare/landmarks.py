@@ -121,3 +121,17 @@ def window_transform(window, size: int) -> np.ndarray:
     x0, y0, x1, y1 = window
     return np.array([[size / max(1, x1 - x0), 0, -x0 * size / max(1, x1 - x0)],
                      [0, size / max(1, y1 - y0), -y0 * size / max(1, y1 - y0)]])
+
+
+def landmarks_of(frame: Path) -> np.ndarray | None:
+    """The (68, 2) landmarks `prepare --landmarks` saved for one frame file (its folder's
+    landmarks.npy, row = the frame's place among the folder's .png files), or None without them."""
+    frame = Path(frame)
+    saved = frame.parent / "landmarks.npy"
+    if not saved.is_file():
+        return None
+    order = sorted(p.name for p in frame.parent.glob("*.png"))
+    marks = np.load(saved)
+    if frame.name not in order or len(order) != len(marks):
+        return None  # not a prepared frame folder (or edited since): no trustworthy landmarks
+    return marks[order.index(frame.name)]

@@ -7,7 +7,9 @@
 * ``thumbnail``: an encoder library (``backbone: thumbnail:16``): an image-only "model" that
   downsizes to 16 x 16 pixels and flattens, enough to show the interface;
 * ``colour-shift``: a test-time perturbation (``perturbations: [none, colour-shift:0.2]``): a random
-  per-image colour cast of that strength.
+  per-image colour cast of that strength;
+* ``example-clips``: a dataset recipe (``benchmark prepare example-clips SRC DEST``): real/ and fake/
+  folders of videos with an official test list, test.txt.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sklearn.metrics import precision_score
 from torchvision import transforms
 
 from benchmark import hookimpl
+from benchmark.datasets import DatasetRecipe, Item, read_lines, videos_in
 from benchmark.detector import Detector, FitContext, Samples, check_range
 from benchmark.encoders import NO_WEIGHTS, ImageEncoder, LoadedEncoder
 from benchmark.errors import BenchmarkError
@@ -131,3 +134,20 @@ def register_encoders(register):
 @hookimpl
 def register_perturbations(register):
     register(PerturbationKind("colour-shift", colour_shift, _strength))
+
+
+class ExampleClips(DatasetRecipe):
+    name = "example-clips"
+    title, origin = "Example clips", "any folder laid out as below"
+    test_split, labels = "the videos test.txt names", "real/ = real, fake/ = fake"
+    layout = "real/*.mp4, fake/*.mp4, test.txt (one file name per line)"
+
+    def items(self, src, options):
+        test = set(read_lines(src / "test.txt", "the official test list"))
+        return [Item(path, f"EX_{label}", path.stem, "test" if path.name in test else "train")
+                for label in ("real", "fake") for path in videos_in(src / label, f"{label}/ videos")]
+
+
+@hookimpl
+def register_datasets(register):
+    register(ExampleClips())
