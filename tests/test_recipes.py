@@ -145,6 +145,11 @@ def test_missing_lists_and_unexpected_layouts_are_one_line(tmp_path, capsys):
                    "--ffpp FFPP_ROOT is needed", tmp_path / "out")
     assert_refused(run_main(capsys, "prepare", "uadfv", tmp_path / "missing", tmp_path / "out"),
                    "is not a folder: expected UADFV", tmp_path / "out")
+    (tmp_path / "u" / "real").mkdir(parents=True)
+    (tmp_path / "u" / "fake").mkdir()
+    (tmp_path / "u" / "real" / "..mp4").write_bytes(b"x")  # its stem '.' would be DEST/<class>/. itself
+    assert_refused(run_main(capsys, "prepare", "uadfv", tmp_path / "u", tmp_path / "out"),
+                   "'video' must be a plain folder name", tmp_path / "out")
     (tmp_path / "wdf").mkdir()
     (tmp_path / "wdf" / "real_test.tar.gz").write_bytes(b"x")
     assert_refused(run_main(capsys, "prepare", "wilddeepfake", tmp_path / "wdf", tmp_path / "out"),

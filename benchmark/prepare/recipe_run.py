@@ -14,6 +14,7 @@ from benchmark.datasets import IMAGE_SUFFIXES, DatasetRecipe, Item
 from benchmark.errors import BenchmarkError
 from benchmark.files import atomic_write, write_json
 from benchmark.prepare.videos import Job, tool_version
+from benchmark.suite_sections import check_name
 
 
 def recipe_items(recipe: DatasetRecipe, src: Path, options: dict, all_splits: bool) -> list[Item]:
@@ -23,6 +24,8 @@ def recipe_items(recipe: DatasetRecipe, src: Path, options: dict, all_splits: bo
     items = recipe.items(src, {**options, "all_splits": all_splits})
     seen: dict[tuple[str, str], Path] = {}
     for item in items:
+        for value, key in ((item.cls, "class"), (item.video, "video")):  # they become DEST/<class>/<video>/
+            check_name(value, key, f"{recipe.name}: {item.source}")
         if (item.cls, item.video) in seen:
             raise BenchmarkError(f"{recipe.name}: video '{item.video}' of {item.cls} comes from both "
                                  f"{seen[item.cls, item.video]} and {item.source}; the recipe must tell them apart")
