@@ -1,4 +1,4 @@
-"""Command line: ``benchmark run | validate | plugins | report | predict | prepare | perf | new-plugin``.
+"""Command line: ``benchmark run | validate | plugins | report | predict | prepare | generate | perf | new-plugin``.
 Thin: parsing and messages only; each command's work lives in its own module."""
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ def _parser(recipes=()) -> argparse.ArgumentParser:
     from benchmark.prepare.arguments import add_prepare
 
     add_prepare(commands, recipes, _positive, _non_negative)
+
+    from benchmark.pseudo.generate import add_generate
+
+    add_generate(commands, _positive)
 
     scaffold = commands.add_parser("new-plugin", help="write a plugin package skeleton (detector + suite + test)")
     scaffold.add_argument("name", help="the package and detector name, e.g. my-detector")
@@ -323,7 +327,13 @@ def _new_plugin(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"prepare": _prepare, "new-plugin": _new_plugin, "predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
+def _generate(args, console: Console) -> int:
+    from benchmark.pseudo.generate import run_generate
+
+    return run_generate(args, console)
+
+
+COMMANDS = {"generate": _generate, "prepare": _prepare, "new-plugin": _new_plugin, "predict": _predict, "perf": _perf, "run": _run, "validate": _validate, "plugins": _plugins, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

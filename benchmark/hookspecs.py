@@ -73,3 +73,14 @@ def register_datasets(register):
     ``items(src, options)`` lists the dataset's videos (or face-crop folders) with class, video and
     official split; the harness decodes, finds faces and writes frames plus ``manifest.csv``.
     """
+
+
+@hookspec
+def register_generators(register):
+    """Register pseudo-fake generators: a generator's name is then a training set (``train: sbi``).
+
+    Call ``register(name, factory)``. ``factory(**options)`` builds a
+    :class:`benchmark.generators.Generator`; ``options`` are the keys of the suite's
+    ``generators.<name>`` mapping (besides the harness's ``per_image``), checked against the
+    factory's signature before anything runs.
+    """

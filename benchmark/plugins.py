@@ -81,11 +81,13 @@ class Plugins:
     encoders: Registry
     perturbations: Registry
     datasets: Registry
+    generators: Registry
     broken: list[tuple[str, str]]  # (plugin, one-line reason)
 
     @property
     def registries(self) -> tuple[Registry, ...]:
-        return self.detectors, self.prompt_sets, self.metrics, self.encoders, self.perturbations, self.datasets
+        return (self.detectors, self.prompt_sets, self.metrics, self.encoders, self.perturbations, self.datasets,
+                self.generators)
 
     def all(self):
         for registry in self.registries:
@@ -163,7 +165,8 @@ def collect(manager: Manager | None = None) -> Plugins:
     broken = list(manager.broken)
     plugins = Plugins(Registry("detector", broken=broken), Registry("prompt set", broken=broken),
                       Registry("metric", broken=broken), Registry("encoder", broken=broken),
-                      Registry("perturbation", broken=broken), Registry("dataset", broken=broken), broken)
+                      Registry("perturbation", broken=broken), Registry("dataset", broken=broken),
+                      Registry("generator", broken=broken), broken)
     adders = {
         "register_detectors": lambda source: lambda name, factory: _add_detector(plugins, name, factory, source),
         "register_prompt_sets": lambda source: lambda name, prompts: _add_prompts(plugins, name, prompts, source),
@@ -171,6 +174,7 @@ def collect(manager: Manager | None = None) -> Plugins:
         "register_encoders": lambda source: lambda name, encoder: _add_encoder(plugins, name, encoder, source),
         "register_perturbations": lambda source: lambda kind: _add_perturbation(plugins, kind, source),
         "register_datasets": lambda source: lambda recipe: _add_dataset(plugins, recipe, source),
+        "register_generators": lambda source: lambda name, factory: _add_generator(plugins, name, factory, source),
     }
     for hook_name, make_register in adders.items():
         # pluggy calls implementations last-registered first; reverse for a stable, natural order
@@ -233,3 +237,11 @@ def _add_dataset(plugins: Plugins, recipe, source):
     if recipe.name in ("videos",) or not recipe.name.replace("-", "").isalnum():
         raise BenchmarkError(f"dataset name {recipe.name!r} must be letters, digits and '-' and not 'videos'")
     plugins.datasets.add(recipe.name, recipe, source)
+
+
+def _add_generator(plugins: Plugins, name, factory, source):
+    if not callable(factory):
+        raise BenchmarkError(f"generator '{name}' must be a class or factory function, got {factory!r}")
+    if isinstance(name, str) and (not name.replace("-", "").replace("_", "").isalnum() or ":" in name):
+        raise BenchmarkError(f"generator name {name!r} must be letters, digits, '-' and '_'")
+    plugins.generators.add(name, factory, source)

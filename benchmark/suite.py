@@ -27,6 +27,7 @@ from benchmark.suite_sections import (
     is_number,
     names,
     parse_report,
+    parse_generators,
     parse_sets,
 )
 from benchmark.yaml_input import apply_override, check_bytes, parse_yaml
@@ -71,6 +72,7 @@ SCHEMA: dict[str, Any] = {
     "metrics": ["auc", "eer", "f1", "accuracy"],
     "seeds": [42],
     "perturbations": ["none"],  # test-time degradations, e.g. [none, jpeg:50, blur:2] or the preset gend
+    "generators": ANY,  # {NAME: {per_image: K, ...options}}: pseudo-fake generators, named as training sets
 }
 LAYOUTS = ("folders", "ffpp", "manifest")
 BAD_IMAGE_POLICIES = ("skip", "fail")
@@ -125,6 +127,8 @@ class Suite:
     sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     perturbations: tuple[str, ...] = ("none",)  # expanded, clean first; checked against the plugins at run time
     path: str = ""  # the suite file, for its relative paths ("" when it came from no file)
+    # training sets made of pseudo-fakes: generator name -> its options (see benchmark.pseudo)
+    generators: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def train_sets(self) -> tuple[str, ...]:
@@ -138,7 +142,7 @@ class Suite:
     @property
     def classes(self) -> tuple[str, ...]:
         """Every class the suite uses besides data.real (a set contributes its real and fake classes)."""
-        names = [n for p in self.pairings for n in (p.train, *p.test)]
+        names = [n for p in self.pairings for n in (p.train, *p.test) if n not in self.generators]
         expanded = [c for n in names for c in ((*self.sets[n].real, *self.sets[n].fake) if n in self.sets else (n,))]
         return tuple(dict.fromkeys(expanded))
 
@@ -153,6 +157,18 @@ class Suite:
     def real_classes(self) -> tuple[str, ...]:
         """data.real and every set's real classes: label 0."""
         return tuple(dict.fromkeys([self.data.real, *(c for s in self.sets.values() for c in s.real)]))
+
+    def with_generators(self, implicit) -> "Suite":
+        """Training sets named after a registered generator (``train: sbi``) but not listed under
+        ``generators:`` become generators at their defaults (recorded in the saved suite.yaml)."""
+        added = [t for t in self.train_sets if t in implicit and t not in self.generators and t not in self.sets]
+        if not added:
+            return self
+        raw = copy.deepcopy(_plain(self.raw))
+        raw["generators"] = {**(raw.get("generators") or {}), **{name: {} for name in added}}
+        generators = {**self.generators, **{name: MappingProxyType({}) for name in added}}
+        _check_generator_names(generators, self.pairings, self.sets, self.data.real, self.source)
+        return dataclasses.replace(self, generators=MappingProxyType(generators), raw=raw)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(_plain(self.raw), sort_keys=False)
@@ -331,6 +347,9 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         if ALL in pairing.test and len(pairing.test) > 1:
             raise BenchmarkError(f"{source}: pairings[{i}].test: 'all' already means every manipulation class")
 
+    generators = parse_generators(raw["generators"], source)
+    _check_generator_names(generators, pairings, sets, data["real"], source)
+
     detectors = raw["detectors"]
     if not isinstance(detectors, dict) or not detectors:
         raise BenchmarkError(f"{source}: 'detectors' must map at least one detector name to its options")
@@ -378,6 +397,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             manifest=tuple(manifests),
         ),
         sets=MappingProxyType(sets),
+        generators=MappingProxyType({k: MappingProxyType(v) for k, v in generators.items()}),
         perturbations=tuple(expand(perturbations)),
         report=report,
         selection=Selection(epoch=selection["epoch"], threshold=threshold, oracle=selection["oracle"]),
@@ -389,6 +409,18 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         source=source,
         raw=raw,
     )
+
+
+def _check_generator_names(generators, pairings, sets, real: str, source: str) -> None:
+    for name in generators:
+        if name in sets or name == real:
+            raise BenchmarkError(f"{source}: generator '{name}' (generators.{name}) has the name of a "
+                                 f"{'set' if name in sets else 'real class'}; rename one of them")
+    for i, pairing in enumerate(pairings):
+        made = [t for t in pairing.test if t in generators]
+        if made:
+            raise BenchmarkError(f"{source}: pairings[{i}].test names the generator '{made[0]}': pseudo-fakes are a "
+                                 "training set only; test on real manipulations")
 
 
 def _plain(value):

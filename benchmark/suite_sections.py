@@ -100,3 +100,22 @@ def parse_report(report: Mapping, key: str, source: str) -> ReportConfig:
                              f"got {report['figures']!r}")
     return ReportConfig(bootstrap=bootstrap, confidence=float(confidence), bootstrap_seed=seed,
                         roc_scale=report["roc_scale"], figures=tuple(dict.fromkeys(figures)))
+
+
+def parse_generators(value, source: str) -> dict[str, dict]:
+    """``generators: {NAME: {options} | null}`` (or a list of names): pseudo-fake generators whose
+    names are training sets; the options are checked against the plugin when a run resolves them."""
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        value = {name: None for name in names(value, "generators", source)}
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{source}: 'generators' must map generator names to their options, "
+                             f"e.g. {{sbi: {{per_image: 4}}}}")
+    out = {}
+    for name, options in value.items():
+        check_name(name, f"generators.{name}", source)
+        if options is not None and not isinstance(options, dict):
+            raise BenchmarkError(f"{source}: 'generators.{name}' must be a mapping of options (or empty)")
+        out[name] = dict(options or {})
+    return out

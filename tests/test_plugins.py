@@ -85,7 +85,7 @@ def test_every_hook_is_documented_and_takes_register():
     specs = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
     assert {f.__name__ for f in specs} == {"register_detectors", "register_prompt_sets", "register_metrics",
                                            "register_encoders", "register_perturbations",
-                                           "register_datasets"}
+                                           "register_datasets", "register_generators"}
     for spec in specs:
         assert list(inspect.signature(spec).parameters) == ["register"]
         assert "register(" in (spec.__doc__ or ""), f"{spec.__name__} must document how register is called"
@@ -160,6 +160,37 @@ def test_hook_register_encoders(registered):
     registered(NotAnEncoder, "not_an_encoder")
     found = plugins.collect()
     assert any(p == "not_an_encoder" and "must be a benchmark.encoders.ImageEncoder" in why for p, why in found.broken)
+
+
+def test_hook_register_generators(registered):
+    import numpy as np
+
+    from benchmark.generators import Generator
+
+    class Copy(Generator):
+        def make(self, image, landmarks, rng, partner=None):
+            return image.copy(), np.zeros(image.shape[:2], np.float32)
+
+    class Generators:
+        @staticmethod
+        @hookimpl
+        def register_generators(register):
+            register("copy", Copy)
+
+    registered(Generators, "generators_plugin")
+    found = plugins.collect()
+    assert found.generators.get("copy").value is Copy and found.generators.get("copy").source == "generators_plugin"
+    assert {"sbi", "blended"} <= {e.name for e in found.generators}
+
+    class Twice:
+        @staticmethod
+        @hookimpl
+        def register_generators(register):
+            register("sbi", Copy)
+
+    registered(Twice, "twice")
+    with pytest.raises(BenchmarkError, match="generator 'sbi' is registered twice"):
+        plugins.collect().generators.get("sbi")
 
 
 def test_hook_register_perturbations(registered):

@@ -63,9 +63,13 @@ class Dataset:
     reals: tuple[str, ...] = ()  # every real class (data.real and the sets' reals)
     test_only: frozenset = frozenset()  # classes only ever tested: they need a test split only
     sets: Mapping[str, ClassSet] = dataclasses.field(default_factory=dict)  # name -> its real and fake classes
+    generated: frozenset = frozenset()  # training sets of pseudo-fakes: their data here is data.real alone
 
     def classes_of(self, name: str) -> tuple[str, ...]:
-        """The classes of a train or test set: a named set's own, else data.real + that fake class."""
+        """The classes of a train or test set: a named set's own, data.real alone for a generator's
+        (its fakes are made from those images, see benchmark.pseudo), else data.real + that fake class."""
+        if name in self.generated:
+            return (self.real,)
         if name in self.sets:
             return (*self.sets[name].real, *self.sets[name].fake)
         return (self.real, name)
@@ -203,7 +207,7 @@ def _class_dirs(config: DataConfig, root: Path, classes: list[str], reals: tuple
 
 def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[str], splits_dir: Path | None = None,
                  real_classes: Iterable[str] = (), sets: Mapping[str, ClassSet] | None = None,
-                 test_only: Iterable[str] = ()) -> Dataset:
+                 test_only: Iterable[str] = (), generators: Iterable[str] = ()) -> Dataset:
     """``fake_classes``: every class the suite uses besides data.real (set classes included);
     ``real_classes``: those that are real (data.real always is); ``test_only``: classes no training
     set uses, which need test images only (e.g. a manifest listing only a dataset's official test videos)."""
@@ -248,7 +252,7 @@ def load_dataset(config: DataConfig, root: str | Path, fake_classes: Iterable[st
                      for found in videos.values() for video, frames in found.items())
     left_out = sum(len(found) for found in names.values()) - len(assignment)
     return Dataset(root=root, real=config.real, samples=tuple(samples), has_videos=has_videos, left_out=left_out,
-                   reals=reals, sets=dict(sets or {}), test_only=test_only)
+                   reals=reals, sets=dict(sets or {}), test_only=test_only, generated=frozenset(generators))
 
 
 def _check_every_split_filled(samples: list[Sample], classes: list[str], splits_dir, why: str = "",

@@ -76,8 +76,11 @@ class ImageFiles(torch.utils.data.Dataset):
     with its path instead of a worker traceback."""
 
     def __init__(self, paths: list[str], transform, draft_size: int | None = None, perturb=None, keys=None,
-                 seed: int | None = None):
+                 seed: int | None = None, made=None):
         self.paths = paths
+        # pseudo-fakes (benchmark.pseudo.PseudoFakes): names it holds are generated here, in the worker,
+        # from their source image; a fresh one draws on this pass's seed
+        self.made = made
         # random augmentation draws from (seed, index), never from whichever process decodes the image:
         # the same numbers with any --workers, locally or on a Ray worker
         self.seed = seed
@@ -91,7 +94,11 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         try:
-            image = load_rgb(self.paths[index], self.draft_size)
+            path = self.paths[index]
+            if self.made is not None and path in self.made:
+                image = self.made.image(path, self.seed)
+            else:
+                image = load_rgb(path, self.draft_size)
             if self.perturb is not None:
                 image = self.perturb(image, self.keys[index])
             if self.seed is None:
@@ -112,10 +119,10 @@ def _collate(batch):
 
 
 def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bool = False,
-                 draft_size: int | None = None, perturb=None, keys=None):
+                 draft_size: int | None = None, perturb=None, keys=None, made=None):
     """Batches of (images, indices, errors) in order, decoded by ``workers`` processes."""
     return torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform, draft_size, perturb, keys),
+        ImageFiles(list(paths), transform, draft_size, perturb, keys, made=made),
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
@@ -127,13 +134,13 @@ def image_loader(paths, transform, batch_size: int, workers: int, pin_memory: bo
 
 
 def image_batches(paths, labels, transform, batch_size: int, shuffle: bool, generator: torch.Generator,
-                  workers: int, perturb=None, pin_memory: bool = False):
+                  workers: int, perturb=None, pin_memory: bool = False, made=None):
     """(images, labels) batches for detectors that train on pixels; decoding runs in workers.
     ``generator`` lives as long as the training run: each shuffled pass draws a new order from it.
     ``pin_memory`` (on CUDA): page-locked batches, so copies to the GPU overlap its work."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))  # this pass's augmentation
     loader = torch.utils.data.DataLoader(
-        ImageFiles(list(paths), transform, perturb=perturb, seed=seed),
+        ImageFiles(list(paths), transform, perturb=perturb, seed=seed, made=made),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,

@@ -66,8 +66,9 @@ class FrozenEncoder:
     """One loaded frozen model; encodes images (by path) and text, L2-normalised, float32 on CPU."""
 
     def __init__(self, spec: EncoderSpec, device: torch.device, workers: int = 0, batch_size: int = BATCH_SIZE,
-                 fast_decode: bool = False):
+                 fast_decode: bool = False, made=None):
         self.spec = spec
+        self.made = made  # pseudo-fakes (fixed blends) among the paths: generated while decoding
         self.device = device
         self.workers = workers
         self.batch_size = batch_size
@@ -102,7 +103,8 @@ class FrozenEncoder:
         """(indices, embeddings) per batch, in order, decoded by parallel workers; ``perturb`` degrades
         each decoded image first (its randomness seeded by ``keys``, else the paths)."""
         pin = self.device.type == "cuda"
-        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size, perturb, keys)
+        loader = image_loader(paths, self.preprocess, self.batch_size, self.workers, pin, self.draft_size, perturb, keys,
+                              self.made)
         for images, indices, errors in loader:
             if errors:  # files are checked before encoding; this one changed since
                 index, message = errors[0]
@@ -148,8 +150,9 @@ class FeatureStore:
     :meth:`images` gathers a whole split into one array at once."""
 
     def __init__(self, device: torch.device, workers: int, cache_root: Path | None, file_hash: Callable[[str], str],
-                 fast_decode: bool = False):
+                 fast_decode: bool = False, made=None):
         self.fast_decode = fast_decode
+        self.made = made  # pseudo-fakes: file_hash gives their identity, the encoder generates their pixels
         self.device = device
         self.workers = workers
         self.cache_root = cache_root
@@ -187,7 +190,8 @@ class FeatureStore:
 
     def encoder(self, spec: EncoderSpec) -> FrozenEncoder:
         if spec not in self.encoders:
-            self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers, fast_decode=self.fast_decode)
+            self.encoders[spec] = FrozenEncoder(spec, self.device, workers=self.workers, fast_decode=self.fast_decode,
+                                                made=self.made)
             self.counts["models_loaded"] += 1
         return self.encoders[spec]
 

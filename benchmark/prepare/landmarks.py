@@ -123,15 +123,21 @@ def window_transform(window, size: int) -> np.ndarray:
                      [0, size / max(1, y1 - y0), -y0 * size / max(1, y1 - y0)]])
 
 
-def landmarks_of(frame: Path) -> np.ndarray | None:
-    """The (68, 2) landmarks `prepare --landmarks` saved for one frame file (its folder's
-    landmarks.npy, row = the frame's place among the folder's .png files), or None without them."""
-    frame = Path(frame)
-    saved = frame.parent / "landmarks.npy"
+def folder_landmarks(folder: Path) -> dict[str, np.ndarray]:
+    """frame name -> its (68, 2) landmarks for a folder `prepare --landmarks` wrote (landmarks.npy,
+    row = the frame's place among the folder's .png files); empty for any other folder, or one
+    edited since (the rows no longer match the frames: no trustworthy landmarks)."""
+    saved = Path(folder) / "landmarks.npy"
     if not saved.is_file():
-        return None
-    order = sorted(p.name for p in frame.parent.glob("*.png"))
+        return {}
+    order = sorted(p.name for p in Path(folder).glob("*.png"))
     marks = np.load(saved)
-    if frame.name not in order or len(order) != len(marks):
-        return None  # not a prepared frame folder (or edited since): no trustworthy landmarks
-    return marks[order.index(frame.name)]
+    if len(order) != len(marks):
+        return {}
+    return dict(zip(order, marks))
+
+
+def landmarks_of(frame: Path) -> np.ndarray | None:
+    """The (68, 2) landmarks `prepare --landmarks` saved for one frame file, or None without them."""
+    frame = Path(frame)
+    return folder_landmarks(frame.parent).get(frame.name)

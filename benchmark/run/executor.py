@@ -73,6 +73,7 @@ class LocalExecutor:
     on_checkpoint: object = None  # told of each epoch's checkpoint file (a Ray worker sends it to the driver)
     announce: object = None  # told one plain line per finished training run and cell (consoles that are no terminal)
     phases: object = None  # a run's Phases: the encoding pass is timed, and the moment training begins marked
+    pseudo: object = None  # the run's PseudoFakes (benchmark.pseudo.fakes) when a training set is a generator
 
     def say(self, line: str) -> None:
         if self.announce is not None:
@@ -135,8 +136,13 @@ class LocalExecutor:
                 raise DetectorFailed(f"{message}; traceback in {folder / 'run.log'}") from e
 
     def _fit(self, run, resolved, detector, ctx, folder: Path, log, progress) -> dict:
-        train_set = self._with_features(detector, self.dataset.cell(run.train, "train"), progress)
-        val_set = self._with_features(detector, self.dataset.cell(run.train, "val"), progress)
+        train_set, val_set = self.dataset.cell(run.train, "train"), self.dataset.cell(run.train, "val")
+        if run.train in self.dataset.generated:  # real images + pseudo-fakes of those same images
+            fresh = detector.frozen_encoder() is None  # pixel detectors: new blends every pass, as SBI trains
+            train_set = self.pseudo.with_fakes(train_set, run.train, "train", fresh)
+            val_set = self.pseudo.with_fakes(val_set, run.train, "val", fresh=False)
+        train_set = self._with_features(detector, train_set, progress)
+        val_set = self._with_features(detector, val_set, progress)
         log(f"train {run.label}: {int((train_set.labels == 0).sum())} real, {int(train_set.labels.sum())} fake; "
             f"val {len(val_set)} images; device {self.device}; options {resolved.resolved_options}")
         started = time.perf_counter()
@@ -176,7 +182,7 @@ class LocalExecutor:
 
         def batches(samples, transform, batch_size, shuffle=False):
             return image_batches(samples.paths, samples.labels, transform, batch_size, shuffle, generator, self.workers,
-                                 pin_memory=pin)
+                                 pin_memory=pin, made=self.pseudo)
 
         spec = detector.frozen_encoder()
         return FitContext(

@@ -48,10 +48,14 @@ def data_digests(table: pd.DataFrame) -> dict[str, dict]:
 
 
 def fingerprint(suite, table: pd.DataFrame, detectors, encoder_keys: dict, metrics: list[str],
-                digests: dict | None = None) -> dict:
-    """``digests``: :func:`data_digests` of ``table`` when already computed."""
+                digests: dict | None = None, generators: dict | None = None) -> dict:
+    """``digests``: :func:`data_digests` of ``table`` when already computed; ``generators``: the
+    suite's resolved pseudo-fake generators (recorded only when there are some, so a run from before
+    them keeps its identity)."""
     raw = suite.raw
-    return {
+    extra = {"generators": {name: {**g.identity, "per_image": g.per_image, "plugin": g.source}
+                            for name, g in generators.items()}} if generators else {}
+    return {**extra,
         "harness": harness_version(),
         "settings": {"data": {k: v for k, v in raw["data"].items()}, "selection": dict(raw["selection"]),
                      "prompts": raw["prompts"]},
@@ -102,7 +106,7 @@ def compare(old: dict, new: dict, changed_files=None) -> tuple[list[str], list[s
     """(differences, additions), each a list of one-line descriptions. ``changed_files(cls)``
     explains a data difference in files (from the run's splits.csv) when given."""
     differences, additions = [], []
-    for key in ("harness", "settings"):
+    for key in ("harness", "settings", "generators"):
         a, b = _flat(old.get(key), key), _flat(new.get(key), key)
         for path in sorted(set(a) | set(b)):
             before = a.get(path, _MISSING)

@@ -44,13 +44,16 @@ class Plan:
         return sum(len(run.cells) for run in self.runs)
 
 
-def paths_read(suite: Suite, dataset: Dataset, runs, mode: str) -> list[str]:
-    """Every clean image ``runs`` read: a training set's train and val parts, its tests' test parts (a
-    class only tested is read only in its test split)."""
+def paths_read(suite: Suite, dataset: Dataset, runs, mode: str, pseudo=None) -> list[str]:
+    """Every clean image ``runs`` read: a training set's train and val parts (for a generator's, its
+    fixed pseudo-fakes too: what a frozen encoder encodes), its tests' test parts (a class only
+    tested is read only in its test split)."""
     paths = []
     for run in runs:
         if mode != "test":
             paths += dataset.cell(run.train, "train").paths + dataset.cell(run.train, "val").paths
+            if pseudo is not None and run.train in dataset.generated:
+                paths += pseudo.names(run.train, "train", fresh=False) + pseudo.names(run.train, "val", fresh=False)
         if mode != "train":
             for test in dict.fromkeys(t for t, p in run.cells if p == CLEAN):
                 paths += dataset.cell(test, "test").paths
@@ -58,7 +61,7 @@ def paths_read(suite: Suite, dataset: Dataset, runs, mode: str) -> list[str]:
 
 
 def make_plan(suite: Suite, dataset: Dataset, specs: dict[str, EncoderSpec | None], done: set[tuple],
-              mode: str) -> Plan:
+              mode: str, pseudo=None) -> Plan:
     """``specs``: detector name -> its frozen encoder (None for pixel detectors); ``done``: the
     (detector, train, test, seed, perturbation) keys of finished cells. In train mode every training
     run is planned (with no cells); otherwise only those with a cell left to score."""
@@ -77,7 +80,7 @@ def make_plan(suite: Suite, dataset: Dataset, specs: dict[str, EncoderSpec | Non
         mine = [r for r in runs if specs[r.detector] == spec]
         if not mine:
             continue
-        encodings[spec, CLEAN] = paths_read(suite, dataset, mine, mode)
+        encodings[spec, CLEAN] = paths_read(suite, dataset, mine, mode, pseudo)
         for perturbation in suite.perturbations[1:] if mode != "train" else ():
             tests = dict.fromkeys(t for r in mine for t, p in r.cells if p == perturbation)
             paths = list(dict.fromkeys(path for t in tests for path in dataset.cell(t, "test").paths))

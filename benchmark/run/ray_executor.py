@@ -204,7 +204,9 @@ class RayExecutor:
         self.installed = installed(dict.fromkeys(packages))
         self.setup = ray.put(WorkerSetup(local.suite, local.dataset, local.detectors, local.metrics,
                                          local.perturbations, local.mode, self.digests, local.features.fast_decode,
-                                         self.cluster.decode_workers, self.cluster.threads, self.installed))
+                                         self.cluster.decode_workers, self.cluster.threads, self.installed,
+                                         local.pseudo))
+        self.made = ray.put(local.pseudo)  # once: every encoding shard reads it
         self._submit_encodings(plan, progress)
         self._texts(plan)
         waiting = list(plan.runs)
@@ -246,7 +248,7 @@ class RayExecutor:
             for start in range(0, len(todo), size):
                 part = digests[start:start + size]
                 ref = self.encode.remote(spec, todo[start:start + size], part, perturb, features.fast_decode,
-                                         self.cluster.decode_workers, self.cluster.threads, self.installed)
+                                         self.cluster.decode_workers, self.cluster.threads, self.installed, self.made)
                 self.jobs[ref] = ("encode", spec, perturb, part, bar)
                 self.shards_left[spec] = self.shards_left.get(spec, 0) + 1
 

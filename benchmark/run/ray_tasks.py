@@ -45,6 +45,7 @@ class WorkerSetup:
     workers: int  # decoding processes inside a task
     threads: int | None  # torch threads (None: Ray's default, the task's CPUs)
     installed: dict  # package -> version on the driver; every worker must have the same
+    pseudo: object = None  # the run's PseudoFakes: generated in the task's decoding workers
 
 
 @dataclass
@@ -93,7 +94,7 @@ _ENCODERS: dict[tuple, FrozenEncoder] = {}  # per worker process: a model loads 
 
 
 def encode_shard(spec, paths: list[str], digests: list[str], perturb, fast_decode: bool, workers: int,
-                 threads: int | None, installed: dict[str, str]) -> np.ndarray:
+                 threads: int | None, installed: dict[str, str], made=None) -> np.ndarray:
     """(len(paths), dim) float16 embeddings, exactly as the local pipeline computes them: the same
     batches (a shard is a whole number of batches), the same per-image perturbation seeds."""
     check_installed(installed)
@@ -102,6 +103,7 @@ def encode_shard(spec, paths: list[str], digests: list[str], perturb, fast_decod
     if key not in _ENCODERS:
         _ENCODERS.clear()  # one model at a time: a worker's GPU memory is not shared with the next spec
         _ENCODERS[key] = FrozenEncoder(spec, device, workers=workers, fast_decode=fast_decode)
+    _ENCODERS[key].made = made  # this run's pseudo-fakes among the paths
     out = None
     for indices, embeddings in _ENCODERS[key].iter_encode(paths, perturb, digests):
         if out is None:
@@ -145,7 +147,8 @@ def training_task(setup: WorkerSetup, run: TrainingRun, shipped: dict[str, bytes
     logs that explain it, so the driver keeps them; a worker that dies is Ray's to retry."""
     check_installed(setup.installed)
     device = device_here(setup.threads)
-    features = FeatureStore(device, setup.workers, None, KnownDigests(setup.digests), fast_decode=setup.fast_decode)
+    features = FeatureStore(device, setup.workers, None, KnownDigests(setup.digests), fast_decode=setup.fast_decode,
+                            made=setup.pseudo)
     if snapshot is not None:
         features.preload(snapshot)
     with tempfile.TemporaryDirectory(prefix="benchmark-ray-") as scratch:
@@ -162,7 +165,7 @@ def training_task(setup: WorkerSetup, run: TrainingRun, shipped: dict[str, bytes
             ray.get(board.push.remote(("file", str(path.relative_to(root)), path.read_bytes())))
 
         executor = LocalExecutor(setup.suite, setup.dataset, setup.detectors, setup.metrics, features, device,
-                                 setup.workers, store, setup.mode, setup.perturbations, send)
+                                 setup.workers, store, setup.mode, setup.perturbations, send, pseudo=setup.pseudo)
         error = None
         try:
             executor.training_run(run, RelayedProgress(board, f"{run.detector}/{run.train}/{run.seed}"))

@@ -144,23 +144,9 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
         check_prompts(prompt_value, f"detectors.{name}.prompts", suite.source)
         prompts, prompts_name = resolve_prompts(prompt_value, plugins.prompt_sets,
                                                 f"{suite.source}: detectors.{name}.prompts")
-        parameters = _parameters(found.value)
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        hints = _type_hints(found.value)
-        values = {}
-        for option, value in entry.items():
-            if option in HARNESS_KEYS:
-                continue
-            if not takes_any and option not in parameters:
-                close = difflib.get_close_matches(str(option), [*parameters, *HARNESS_KEYS], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                known = ", ".join([*parameters, *HARNESS_KEYS])
-                raise BenchmarkError(f"{suite.source}: unknown option 'detectors.{name}.{option}'{hint} "
-                                     f"(options: {known})")
-            key = f"{suite.source}: detectors.{name}.{option}"
-            values[option] = typed(value, hints[option], key) if option in hints else value
+        values, defaults = factory_options(found.value, entry, HARNESS_KEYS, f"detectors.{name}", suite.source)
         detector = ResolvedDetector(name, found.value, values, found.source, plugin, prompts, prompts_name,
-                                    defaults=_defaults(parameters))
+                                    defaults=defaults)
         built = detector.build()  # building also checks the options' ranges
         detector.spec = built.frozen_encoder()
         detector.reads_prompts = bool(built.uses_text())
@@ -169,6 +155,26 @@ def resolve_detectors(suite: Suite, plugins) -> list[ResolvedDetector]:
             _check_encoder(detector.network, built.uses_text(), plugins.encoders, f"{suite.source}: detectors.{name}")
         resolved.append(detector)
     return resolved
+
+
+def factory_options(factory, entry, harness_keys, where: str, source: str) -> tuple[dict, dict]:
+    """(the options of ``entry`` typed as the factory's signature says, the factory's plain defaults);
+    an option it does not take is an error naming ``<where>.<option>`` (keys in ``harness_keys`` are
+    the harness's own and skipped)."""
+    parameters = _parameters(factory)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    hints = _type_hints(factory)
+    values = {}
+    for option, value in entry.items():
+        if option in harness_keys:
+            continue
+        if not takes_any and option not in parameters:
+            close = difflib.get_close_matches(str(option), [*parameters, *harness_keys], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join([*parameters, *harness_keys])
+            raise BenchmarkError(f"{source}: unknown option '{where}.{option}'{hint} (options: {known})")
+        values[option] = typed(value, hints[option], f"{source}: {where}.{option}") if option in hints else value
+    return values, _defaults(parameters)
 
 
 def _check_encoder(spec, text_option: str | None, encoders, where: str) -> None:

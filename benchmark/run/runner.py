@@ -39,6 +39,8 @@ from benchmark.run.executor import FINAL_MODEL, LocalExecutor
 from benchmark.files import to_json
 from benchmark.run.identity import IDENTITY, data_digests, fingerprint, harness_version
 from benchmark.run.phases import Phases
+from benchmark.pseudo.resolve import resolve_generators
+from benchmark.pseudo.setup import audit_lines, pseudo_fakes, write_run_files
 from benchmark.run.plan import make_plan
 from benchmark.run.resolve import resolve_detectors
 from benchmark.run.results import cell_key
@@ -93,6 +95,7 @@ class Run:
         self.perturbations = {name: parse(name, plugins.perturbations, f"{suite.source}: perturbations")
                               for name in suite.perturbations}
         self.plugin_sources = {f"{kind}:{e.name}": e.source for kind, e in plugins.all()}
+        self.generator_names = {e.name for e in plugins.generators}
         if options.executor == "ray":
             from benchmark.run.ray_executor import require_ray
 
@@ -104,6 +107,7 @@ class Run:
         self.store.existing_identity()  # not a file, not someone else's folder
         with self.phases("resolve"):
             self.suite = self._resolve_data(suite)
+            self.generators = resolve_generators(self.suite, plugins)
         root = Path(self.suite.data.root)
         if self.suite.data.layout != "manifest" and self.out.resolve().is_relative_to(root):
             # its folders (with figures: images) would be read as a class by the next `test: all`
@@ -112,17 +116,25 @@ class Run:
         self.cache_dir = None if options.no_cache else Path(options.cache_dir or default_cache_dir())
         self.file_facts = FileFacts(self.cache_dir)
         self.dataset, self.audit, self.table = self._read_data()
+        with self.phases("landmarks"):
+            self.pseudo = pseudo_fakes(self.dataset, self.generators, self.file_facts.digest, self.cache_dir,
+                                       self.workers, say=lambda line: self.console.print(line, highlight=False))
+        if self.pseudo is not None:
+            self.audit = {**self.audit, "generators": self.pseudo.audit(),
+                          "warnings": [*self.audit["warnings"], *audit_lines(self.pseudo)]}
         with self.phases("identity"):
             self.identity = fingerprint(self.suite, self.table, self.detectors,
-                                        self._encoder_keys(), self.report_metrics(), self.data_digests)
+                                        self._encoder_keys(), self.report_metrics(), self.data_digests,
+                                        self.generators)
             self.status = self.store.check_identity(self.identity, self.table, options.extend)
         with self.phases("plan"):
             done = {cell_key(r) for r in self.store.results()} if self.status != "new" else set()
             self.plan = make_plan(self.suite, self.dataset, {d.name: d.spec for d in self.detectors}, done,
-                                  options.mode)
+                                  options.mode, self.pseudo)
             self._check_test_mode()
-        self.features = FeatureStore(self.device, self.workers, self.cache_dir, self.file_facts.digest,
-                                     fast_decode=self.suite.data.fast_decode)
+        digest = self.pseudo.digest_or(self.file_facts.digest) if self.pseudo else self.file_facts.digest
+        self.features = FeatureStore(self.device, self.workers, self.cache_dir, digest,
+                                     fast_decode=self.suite.data.fast_decode, made=self.pseudo)
         with self.phases("cache"):
             for (spec, perturbation), paths in self.plan.encodings.items():
                 # weights that cannot load fail here, before any output; a warm cache needs no model
@@ -166,10 +178,11 @@ class Run:
         if splits and splits != "official":
             splits = str(splits_folder(splits, here).resolve())
         classes = available_classes(suite.data, root)
-        for name in suite.sets:
+        suite = suite.with_generators(self.generator_names - set(classes))
+        for name in (*suite.sets, *suite.generators):
             if name in classes:  # the set would silently stand in for the data's class in every cell
-                raise BenchmarkError(f"{suite.source}: set '{name}' (sets.{name}) has the name of the class '{name}' "
-                                     f"in {root}; rename the set")
+                what = f"set '{name}' (sets.{name})" if name in suite.sets else f"generator '{name}' (generators.{name})"
+                raise BenchmarkError(f"{suite.source}: {what} has the name of the class '{name}' in {root}; rename it")
         wants_all = any(p.test == (ALL,) for p in suite.pairings)
         return suite.resolved(root, splits, classes if wants_all else None)
 
@@ -179,7 +192,8 @@ class Run:
         data = self.suite.data
         with self.phases("list"):
             dataset = load_dataset(data, data.root, self.suite.classes, splits_folder(data.splits, Path(".")),
-                                   self.suite.real_classes, self.suite.sets, self.suite.test_only_classes)
+                                   self.suite.real_classes, self.suite.sets, self.suite.test_only_classes,
+                                   self.suite.generators)
         with self.phases("facts"):
             facts = scan_files(dataset, self.file_facts)
         with self.phases("audit"):
@@ -259,6 +273,8 @@ class Run:
                     (self.out / ".lock").unlink(missing_ok=True)
                     _remove_empty(self.out)
                 raise
+            for name, figure in write_run_files(self.out, self.pseudo).items():
+                meta["generators"][name]["figure"] = figure
             self._announce(meta)
             failure = None
             try:
@@ -282,12 +298,15 @@ class Run:
                                                                                      highlight=False, soft_wrap=True)
         local = LocalExecutor(self.suite, self.dataset, {d.name: d for d in self.detectors}, self.metrics,
                               self.features, self.device, self.workers, self.store, self.options.mode,
-                              self.perturbations, announce=plain, phases=self.phases)
+                              self.perturbations, announce=plain, phases=self.phases, pseudo=self.pseudo)
         if self.cluster is None:
             return local
         from benchmark.run.ray_executor import RayExecutor
 
-        return RayExecutor(local, self.cluster, dict(zip(self.table["path"].tolist(), self.table["sha256"].tolist())))
+        digests = dict(zip(self.table["path"].tolist(), self.table["sha256"].tolist()))
+        if self.pseudo is not None:  # a fixed pseudo-fake's identity stands for its content
+            digests.update((path, recipe.digest) for path, recipe in self.pseudo.recipes.items())
+        return RayExecutor(local, self.cluster, digests)
 
     def _announce(self, meta: dict) -> None:
         if self.suite.data.synthetic is not None:
@@ -363,6 +382,8 @@ class Run:
                          for d in self.detectors if d.network is not None},
             "prepare": prepare_provenance(self.suite.data, self.dataset.root),
             "perturbations": list(self.suite.perturbations),
+            "generators": {name: {**g.meta(), **{split: self.pseudo.parts[name, split] for split in ("train", "val")}}
+                           for name, g in self.generators.items()},
             "plugins": self.plugin_sources,
             "versions": versions(),
             "git_commit": git_commit(),
