@@ -269,9 +269,29 @@ def run_facts(study: Study) -> list[str]:
                 lines.append(f"- **{key}**: {meta[key]}")
         for name, spec in (meta.get("detectors") or {}).items():
             lines.append(f"- **detector {name}**: `{json.dumps(spec, sort_keys=True)}`")
+        lines += pseudo_fake_facts(meta.get("generators") or {})
         versions = meta.get("versions") or {}
         if versions:
             lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    return lines
+
+
+def pseudo_fake_facts(generators: dict) -> list[str]:
+    """Training sets made of pseudo-fakes: their recipe, how many real images each blended, examples."""
+    if not generators:
+        return []
+    lines = ["", "### Pseudo-fakes", "",
+             "A generator's row trains on its real train images plus pseudo-fakes made from them (selection on real "
+             "val images plus pseudo-fakes of those); no test image is ever blended. Every pseudo-fake and its "
+             "source: generated.csv.", ""]
+    for name, info in generators.items():
+        counts = "; ".join(f"{split}: {info[split]['blended']} of {info[split]['real']} real images blended"
+                           for split in ("train", "val") if split in info)
+        options = json.dumps(info.get("options") or {}, sort_keys=True)
+        lines.append(f"- **{name}**: `{info.get('use')}` v{info.get('version')} {options}, {info.get('per_image')} "
+                     f"fixed blend(s) per image for frozen-feature detectors, fresh blends every epoch for pixel "
+                     f"detectors; {counts}" + (f"; examples: [{info['figure']}]({info['figure']})" if info.get("figure")
+                                                else ""))
     return lines
 
 
