@@ -90,6 +90,8 @@ def _parser(recipes=()) -> argparse.ArgumentParser:
                       "finetune, xception) and its epoch over a minimal hand-written PyTorch loop's")
     perf.add_argument("--faces", action="store_true", help="instead: faces/s per worker of prepare --faces with HOG, "
                       "--detect-size 320, CNN, --landmarks and --align on the same clips of DATA_DIR's photos")
+    perf.add_argument("--generator", metavar="NAME", help="instead: blends/s per core of a pseudo-fake generator (e.g. "
+                      "sbi) and a pixel detector's epoch (pixel-cnn, or --train) on real + generated vs real + stored fakes")
     perf.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                       help="with --train: a detector option (repeatable), e.g. --option backbone=timm:test_efficientnet")
 
@@ -285,6 +287,15 @@ def _perf(args, console: Console) -> int:
         figures = run_scale(args.scale, Path(args.scale_dir or default_cache_dir() / "perf-scale"), cold=not args.no_cold,
                             threads=args.threads, log=lambda line: log.print(line, style="dim", highlight=False))
         print(json.dumps(figures, indent=2))
+        return 0
+    if args.generator:
+        from benchmark.perf_generator import run_generator_perf
+        from benchmark.perf_train import parse_options
+
+        log = Console(stderr=True)
+        print(json.dumps(run_generator_perf(args.generator, args.data_dir, args.real, args.limit or None, args.workers,
+                                            args.device, args.train, parse_options(args.option),
+                                            log=lambda line: log.print(line, style="dim", highlight=False)), indent=2))
         return 0
     if args.train:
         from benchmark.perf_train import parse_options, run_train_perf

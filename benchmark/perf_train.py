@@ -96,8 +96,9 @@ class _GpuLoad:
         return round(sum(self.samples) / len(self.samples), 1) if self.samples else None
 
 
-def _harness_epoch(factory, options: dict, samples: Samples, device, workers: int, seed: int = 0):
-    """One epoch of ``detector.fit`` as the runner drives it; (seconds of the epoch, detector)."""
+def _harness_epoch(factory, options: dict, samples: Samples, device, workers: int, seed: int = 0, made=None):
+    """One epoch of ``detector.fit`` as the runner drives it; (seconds of the epoch, detector).
+    ``made``: pseudo-fakes among the samples, generated in the decoding workers as in a run."""
     detector = factory(**options)
     generator = torch.Generator().manual_seed(seed)
     span = {}
@@ -105,7 +106,7 @@ def _harness_epoch(factory, options: dict, samples: Samples, device, workers: in
     def batches(s, transform, batch_size, shuffle=False):
         span["start"] = time.perf_counter()
         yield from image_batches(s.paths, s.labels, transform, batch_size, shuffle, generator, workers,
-                                 pin_memory=device.type == "cuda")
+                                 pin_memory=device.type == "cuda", made=made)
         if device.type == "cuda":
             torch.cuda.synchronize()
         span["end"] = time.perf_counter()

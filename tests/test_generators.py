@@ -15,7 +15,7 @@ from benchmark_plugins.generators.blended import FaceXrayBlend
 from benchmark_plugins.generators.blending import BLEND_RATIOS, hull_mask
 from benchmark_plugins.generators.sbi import SelfBlended
 from conftest import assert_refused, run_main
-from pseudo_data import draw_face, face_landmarks, make_face_videos
+from benchmark.pseudo.drawn import draw_face, face_landmarks, make_face_videos
 
 
 def face(seed=0, size=96):

@@ -57,3 +57,13 @@ def test_perf_ray_times_a_suite_three_ways(tmp_path, tiny_backbone):
                 "encode_ray_first_img_s", "encode_ray_warm_img_s"):
         assert figures[key] > 0, key
     assert figures["same_results_ray_vs_local_1_thread"] == {"clip-adapter": True}
+
+
+def test_perf_generator_times_blending_and_an_epoch_generated_against_stored():
+    result = cli("perf", "--generator", "sbi", "--limit", "6", "--workers", "0", "--option", "size=16",
+                 "--option", "channels=4")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["generator"] == "sbi" and figures["detector"] == "pixel-cnn" and figures["blended"] == 6
+    assert figures["blends_per_s_per_core"] > 0 and len(figures["epoch_generated_s"]) == 3
+    assert figures["generated_over_stored"] > 0

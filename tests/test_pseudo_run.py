@@ -10,8 +10,10 @@ import torch
 
 from benchmark.pseudo import landmarks as landmark_store
 from conftest import assert_refused, run_main, write_suite
-from pseudo_data import make_face_videos
+from benchmark.pseudo.drawn import make_face_videos
 from test_resume import assert_resumes_identically
+
+pytestmark = pytest.mark.slow  # end-to-end runs: `python -m pytest -m "not slow"` leaves them out
 
 SUITE = """name: pseudo
 data: {real: Real}

@@ -147,6 +147,26 @@ def test_ray_run_matches_local(cluster, data, tiny_backbone, tmp_path, capsys):
     assert _cells(tmp_path / "again") == remote
 
 
+def test_pseudo_fakes_on_ray_match_local(cluster, tiny_backbone, tmp_path, capsys):
+    """train: sbi with a frozen-feature detector (fixed blends encoded by Ray tasks) and a pixel
+    detector (fresh blends made in the task's decoding): the same cells as the local executor."""
+    from benchmark.pseudo.drawn import make_face_videos
+
+    data = make_face_videos(tmp_path / "data", {"Real": (0, 0, 0), "Fake": (40, -20, 0)}, videos=12, frames=2, size=32)
+    suite = write_suite(tmp_path / "s.yaml", f"name: p\ndata: {{root: {data}, real: Real}}\n"
+                        "pairings: [{train: sbi, test: [Fake]}]\ngenerators: {sbi: {per_image: 2}}\ndetectors:\n"
+                        f"  clip-linear-probe: {{backbone: {tiny_backbone}, pretrained: none}}\n"
+                        "  pixel-cnn: {size: 16, channels: 4, epochs: 2}\n")
+    outs = {}
+    for executor in ("local", "ray"):
+        outs[executor] = tmp_path / executor
+        workers = ["--workers", "1", "--threads", "1"] if executor == "local" else []
+        code, _, err = run_main(capsys, "run", suite, "--output-dir", outs[executor], *workers,
+                                "--cache-dir", tmp_path / f"cache-{executor}", "--executor", executor)
+        assert code == 0, err
+    assert _cells(outs["local"]) == _cells(outs["ray"]) and len(_cells(outs["local"])) == 2
+
+
 def test_worker_killed_mid_run_is_retried_with_the_same_results(cluster, misbehaving, data, tmp_path, capsys):
     """One training run's worker is killed after its first epoch: it is tried again from that
     epoch's checkpoint, every other cell is kept, and the results equal a run where nothing died."""

@@ -6,11 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from benchmark.data.facts import sha256_file
-from benchmark.data.images import IMAGE_SUFFIXES, natural_key
 from benchmark.errors import BenchmarkError
 
 SHOWN = 6  # rows of the overview figure
@@ -30,6 +25,8 @@ def add_generate(commands, positive) -> None:
 
 
 def _images(inputs: list[str]) -> list[str]:
+    from benchmark.data.images import IMAGE_SUFFIXES, natural_key
+
     found = []
     for given in inputs:
         path = Path(given)
@@ -45,8 +42,12 @@ def _images(inputs: list[str]) -> list[str]:
 
 
 def run_generate(args, console) -> int:
+    # imported here: the parser is built for every command, and a bad suite is refused before torch loads
+    import numpy as np
     import yaml
+    from PIL import Image
 
+    from benchmark.data.facts import sha256_file
     from benchmark import plugins
     from benchmark.features.cache import default_cache_dir
     from benchmark.pseudo.fakes import PseudoFakes

