@@ -22,12 +22,15 @@ from benchmark.perturbations import PRESETS, expand
 from benchmark.suite_sections import (
     SEED_RANGE,
     ClassSet,
+    Pairing,
     ReportConfig,
+    check_generator_names,
     check_name,
     is_number,
     names,
     parse_report,
     parse_generators,
+    parse_pairings,
     parse_sets,
 )
 from benchmark.yaml_input import apply_override, check_bytes, parse_yaml
@@ -77,12 +80,6 @@ SCHEMA: dict[str, Any] = {
 LAYOUTS = ("folders", "ffpp", "manifest")
 BAD_IMAGE_POLICIES = ("skip", "fail")
 ALL = "all"  # `test: all`: every manipulation class of the data
-
-
-@dataclass(frozen=True)
-class Pairing:
-    train: str
-    test: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ class Suite:
         raw = copy.deepcopy(_plain(self.raw))
         raw["generators"] = {**(raw.get("generators") or {}), **{name: {} for name in added}}
         generators = {**self.generators, **{name: MappingProxyType({}) for name in added}}
-        _check_generator_names(generators, self.pairings, self.sets, self.data.real, self.source)
+        check_generator_names(generators, self.pairings, self.sets, self.data.real, self.source)
         return dataclasses.replace(self, generators=MappingProxyType(generators), raw=raw)
 
     def to_yaml(self) -> str:
@@ -247,28 +244,6 @@ def check_prompts(value, key: str, source: str) -> None:
                          f"{{real: [text, ...], fake: [text, ...]}}")
 
 
-def _parse_pairings(pairings, source: str) -> list[Pairing]:
-    if isinstance(pairings, dict):  # {matrix: [A, B, ...]}: every train x every test
-        if set(pairings) != {"matrix"}:
-            raise BenchmarkError(f"{source}: 'pairings' as a mapping takes only 'matrix: [A, B, ...]'")
-        classes = names(pairings["matrix"], "pairings.matrix", source)
-        return [Pairing(c, classes) for c in classes]
-    if not isinstance(pairings, list) or not pairings:
-        raise BenchmarkError(f"{source}: 'pairings' must be a non-empty list of {{train: X, test: [Y, ...]}} "
-                             f"or {{matrix: [A, B, ...]}}")
-    parsed = []
-    for i, pairing in enumerate(pairings):
-        key = f"pairings[{i}]"
-        if not isinstance(pairing, dict):
-            raise BenchmarkError(f"{source}: '{key}' must be a mapping {{train: X, test: [Y, ...]}}")
-        for k in pairing:
-            if k not in ("train", "test"):
-                raise BenchmarkError(f"{source}: unknown suite key '{key}.{k}' (expected train, test)")
-        train = check_name(pairing.get("train"), f"{key}.train", source)
-        parsed.append(Pairing(train, names(pairing.get("test"), f"{key}.test", source)))
-    return parsed
-
-
 def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     raw = _check_keys(raw, SCHEMA, "", source)
     if not isinstance(raw["name"], str) or not raw["name"].strip():
@@ -332,7 +307,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
     if data["synthetic"] is not None and not isinstance(data["synthetic"], dict):
         raise BenchmarkError(f"{source}: 'data.synthetic' must be a mapping (or absent)")
 
-    pairings = _parse_pairings(raw["pairings"], source)
+    pairings = parse_pairings(raw["pairings"], source)
     set_reals = {c for s in sets.values() for c in s.real}
     for i, pairing in enumerate(pairings):
         for name in (pairing.train, *pairing.test):
@@ -348,7 +323,7 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
             raise BenchmarkError(f"{source}: pairings[{i}].test: 'all' already means every manipulation class")
 
     generators = parse_generators(raw["generators"], source)
-    _check_generator_names(generators, pairings, sets, data["real"], source)
+    check_generator_names(generators, pairings, sets, data["real"], source)
 
     detectors = raw["detectors"]
     if not isinstance(detectors, dict) or not detectors:
@@ -409,18 +384,6 @@ def parse_suite(raw: dict, source: str = "<suite>") -> Suite:
         source=source,
         raw=raw,
     )
-
-
-def _check_generator_names(generators, pairings, sets, real: str, source: str) -> None:
-    for name in generators:
-        if name in sets or name == real:
-            raise BenchmarkError(f"{source}: generator '{name}' (generators.{name}) has the name of a "
-                                 f"{'set' if name in sets else 'real class'}; rename one of them")
-    for i, pairing in enumerate(pairings):
-        made = [t for t in pairing.test if t in generators]
-        if made:
-            raise BenchmarkError(f"{source}: pairings[{i}].test names the generator '{made[0]}': pseudo-fakes are a "
-                                 "training set only; test on real manipulations")
 
 
 def _plain(value):

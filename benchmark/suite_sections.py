@@ -21,6 +21,12 @@ class ClassSet:
 
 
 @dataclass(frozen=True)
+class Pairing:
+    train: str
+    test: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     bootstrap: int = 1000
     confidence: float = 0.95
@@ -119,3 +125,38 @@ def parse_generators(value, source: str) -> dict[str, dict]:
             raise BenchmarkError(f"{source}: 'generators.{name}' must be a mapping of options (or empty)")
         out[name] = dict(options or {})
     return out
+
+
+def check_generator_names(generators, pairings, sets, real: str, source: str) -> None:
+    """A generator's name is a training set's only: not a set's or the real class's, in no test list."""
+    for name in generators:
+        if name in sets or name == real:
+            raise BenchmarkError(f"{source}: generator '{name}' (generators.{name}) has the name of a "
+                                 f"{'set' if name in sets else 'real class'}; rename one of them")
+    for i, pairing in enumerate(pairings):
+        made = [t for t in pairing.test if t in generators]
+        if made:
+            raise BenchmarkError(f"{source}: pairings[{i}].test names the generator '{made[0]}': pseudo-fakes are a "
+                                 "training set only; test on real manipulations")
+
+
+def parse_pairings(pairings, source: str) -> list[Pairing]:
+    if isinstance(pairings, dict):  # {matrix: [A, B, ...]}: every train x every test
+        if set(pairings) != {"matrix"}:
+            raise BenchmarkError(f"{source}: 'pairings' as a mapping takes only 'matrix: [A, B, ...]'")
+        classes = names(pairings["matrix"], "pairings.matrix", source)
+        return [Pairing(c, classes) for c in classes]
+    if not isinstance(pairings, list) or not pairings:
+        raise BenchmarkError(f"{source}: 'pairings' must be a non-empty list of {{train: X, test: [Y, ...]}} "
+                             f"or {{matrix: [A, B, ...]}}")
+    parsed = []
+    for i, pairing in enumerate(pairings):
+        key = f"pairings[{i}]"
+        if not isinstance(pairing, dict):
+            raise BenchmarkError(f"{source}: '{key}' must be a mapping {{train: X, test: [Y, ...]}}")
+        for k in pairing:
+            if k not in ("train", "test"):
+                raise BenchmarkError(f"{source}: unknown suite key '{key}.{k}' (expected train, test)")
+        train = check_name(pairing.get("train"), f"{key}.train", source)
+        parsed.append(Pairing(train, names(pairing.get("test"), f"{key}.test", source)))
+    return parsed

@@ -1,5 +1,5 @@
 """`benchmark validate`: what a run would refuse, said without running it (and without writing
-anything but the file-facts memo): the suite, plugins and options, the data when there is a root,
+anything but the file-facts and landmark memos): the suite, plugins and options, the data when there is a root,
 and weights that a run would have to download first."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rich.table import Table
 from benchmark import plugins
 from benchmark.encoders import split_backbone
 from benchmark.perturbations import parse
+from benchmark.pseudo.resolve import resolve_generators
 from benchmark.run.resolve import resolve_detectors
 
 
@@ -26,6 +27,8 @@ def validate_suite(suite, data_dir: str | None, cache_dir: str | None, console: 
         registry.metrics.get(metric, where=f"{suite.source}: metrics")
     for name in suite.perturbations:
         parse(name, registry.perturbations, f"{suite.source}: perturbations")
+    # without the data every registered generator name is one; with it, a run decides (a class wins)
+    resolve_generators(suite.with_generators({e.name for e in registry.generators}), registry)
     if data_dir or (suite.data.root and suite.data.synthetic is None):
         _validate_data(suite, data_dir, cache_dir, console)
     else:

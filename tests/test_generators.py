@@ -130,3 +130,15 @@ def test_generate_writes_example_blends_beside_their_masks(tmp_path, capsys):
     assert code == 0, err
     assert_refused(run_main(capsys, "generate", "sbj", *frames, "--out", str(tmp_path / "x")),
                    "unknown generator 'sbj'", tmp_path / "x")
+
+
+def test_validate_checks_generators_with_and_without_data(tmp_path, capsys):
+    data = make_face_videos(tmp_path / "data", {"Real": (0, 0, 0), "Fake": (40, 0, 0)}, videos=8, frames=1, size=32)
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: v\ndata: {real: Real}\npairings: [{train: sbi, test: [Fake]}]\n"
+                     "detectors: {pixel-cnn: {}}\n")
+    code, out, err = run_main(capsys, "validate", suite, "--data-dir", data, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert "generators:\n  sbi: {}" in out  # the registered name became a generator at its defaults
+    assert_refused(run_main(capsys, "validate", suite, "--set", "generators.sbi.strength=1"),
+                   "unknown option 'generators.sbi.strength'")

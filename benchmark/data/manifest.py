@@ -4,6 +4,7 @@ official split lists become a ``split`` column. `benchmark prepare` writes such 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -81,3 +82,19 @@ def read_manifests(root: Path, manifests, classes: list[str]):
         videos[cls].setdefault(video, []).append(path)
     return {cls: {v: [str(f) for f in sorted(frames, key=natural_key)] for v, frames in found.items()}
             for cls, found in videos.items()}, splits
+
+
+def prepare_provenance(data, root: Path) -> list[dict]:
+    """What `benchmark prepare` recorded (tool, parameters, totals) for each part of this data it made:
+    the root, or the folder of each manifest."""
+    root = Path(root)
+    folders = ([(Path(m) if Path(m).is_absolute() else root / m).parent for m in data.manifest]
+               if data.layout == "manifest" else [root])
+    found = []
+    for path in dict.fromkeys(folder / "prepare.json" for folder in folders):
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found.append({"file": str(path), **{k: saved.get(k) for k in ("tool", "finished", "parameters", "totals")}})
+    return found

@@ -59,7 +59,7 @@ def run_generate(args, console) -> int:
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise BenchmarkError(f"--option {item!r}: expected KEY=VALUE, e.g. --option per_image=2")
+            raise BenchmarkError(f"--option {item!r}: expected KEY=VALUE (a generator option, value as YAML)")
         options[key] = yaml.safe_load(value)
     resolved = build_generator(args.generator, {**options, "per_image": args.count}, plugins.collect().generators,
                                "benchmark generate")

@@ -9,7 +9,6 @@ writes the report. Rerunning resumes; a different experiment is refused (see ben
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from benchmark import plugins as plugin_registry
 from benchmark.data import synthetic
 from benchmark.data.audit import cached_audit, check_leaks, run_audit, scan_files, unreadable
 from benchmark.data.dataset import Dataset, available_classes, load_dataset, splits_folder
+from benchmark.data.manifest import prepare_provenance
 from benchmark.environment import describe_device, git_commit, resolve_device, versions
 from benchmark.errors import BenchmarkError
 from benchmark.data.facts import FileFacts
@@ -388,22 +388,6 @@ class Run:
             "versions": versions(),
             "git_commit": git_commit(),
         }
-
-
-def prepare_provenance(data, root: Path) -> list[dict]:
-    """What `benchmark prepare` recorded (tool, parameters, totals) for each part of this data it made:
-    the root, or the folder of each manifest."""
-    root = Path(root)
-    folders = ([(Path(m) if Path(m).is_absolute() else root / m).parent for m in data.manifest]
-               if data.layout == "manifest" else [root])
-    found = []
-    for path in dict.fromkeys(folder / "prepare.json" for folder in folders):
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        found.append({"file": str(path), **{k: saved.get(k) for k in ("tool", "finished", "parameters", "totals")}})
-    return found
 
 
 _COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

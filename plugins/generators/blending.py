@@ -8,12 +8,13 @@ seed gives the same bytes in any process.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # SBI's dynamic_blend: full blends half the time
 REFERENCE_SIZE = 380  # SBI's crops: its pixel constants (elastic alpha 50, sigma 7) are at this size
+MASK_SIZE = 256  # masks are deformed at up to this size (see elastic)
 
 
 def hull_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
@@ -31,12 +32,18 @@ def hull_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
 
 def elastic(mask: np.ndarray, rng: np.random.Generator, alpha: float = 50.0, sigma: float = 7.0) -> np.ndarray:
     """Elastic deformation (Simard et al.; albumentations' ElasticTransform as SBI calls it), its
-    constants scaled from SBI's 380 px crops to this mask's size."""
-    scale = max(mask.shape) / REFERENCE_SIZE
-    dx, dy = (ndimage.gaussian_filter(rng.uniform(-1, 1, mask.shape), sigma * scale) * alpha * scale
+    constants scaled from SBI's 380 px crops to this mask's size. The mask is deformed at no more
+    than MASK_SIZE px and brought back: the field is smooth at that scale, the blend mask is blurred
+    at 192-256 px next anyway, and at 600 px this is most of a blend's time otherwise."""
+    height, width = mask.shape
+    factor = min(1.0, MASK_SIZE / max(height, width))
+    small = _resize(mask, (max(1, round(height * factor)), max(1, round(width * factor)))) if factor < 1 else mask
+    scale = max(small.shape) / REFERENCE_SIZE
+    dx, dy = (ndimage.gaussian_filter(rng.uniform(-1, 1, small.shape), sigma * scale) * alpha * scale
               for _ in range(2))
-    rows, cols = np.meshgrid(np.arange(mask.shape[0]), np.arange(mask.shape[1]), indexing="ij")
-    return ndimage.map_coordinates(mask, [rows + dy, cols + dx], order=1, mode="constant").astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(small.shape[0]), np.arange(small.shape[1]), indexing="ij")
+    moved = ndimage.map_coordinates(small, [rows + dy, cols + dx], order=1, mode="constant").astype(np.float32)
+    return np.clip(_resize(moved, (height, width)), 0, 1) if factor < 1 else moved
 
 
 def _cv_sigma(kernel: int) -> float:
@@ -84,17 +91,18 @@ def _hue_saturation_matrix(degrees: float, saturation: float) -> np.ndarray:
 def colour_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """SBI's source colour transforms: RGB shift of up to +-20 levels (3 times in 10), hue, saturation
     and value shifts of up to +-0.3 (as albumentations applies them to uint8 images: degrees and
-    levels of 255), brightness and contrast of up to +-10 %."""
-    out = image.astype(np.float32)
-    if rng.random() < 0.3:
-        out += rng.uniform(-20, 20, 3).astype(np.float32)
+    levels of 255), brightness and contrast of up to +-10 %. All are linear in RGB, so they are one
+    3 x 4 matrix applied by PIL (clipped once, at the end)."""
+    shift = rng.uniform(-20, 20, 3) if rng.random() < 0.3 else np.zeros(3)
     hue, saturation, value = rng.uniform(-0.3, 0.3, 3)
     mean_saturation = 0.5  # a level of saturation as a fraction of a typical face's (about half of full)
-    matrix = _hue_saturation_matrix(hue, 1 + saturation / 255.0 / mean_saturation).astype(np.float32)
-    out = out @ matrix.T + value
+    matrix = _hue_saturation_matrix(hue, 1 + saturation / 255.0 / mean_saturation)
     brightness, contrast = rng.uniform(-0.1, 0.1, 2)
-    out = out * (1 + contrast) + brightness * 255.0
-    return np.clip(out, 0, 255).astype(np.uint8)
+    # out = ((rgb + shift) @ M.T + value) * (1 + contrast) + 255 * brightness
+    linear = matrix * (1 + contrast)
+    offset = (matrix @ shift + value) * (1 + contrast) + 255.0 * brightness
+    affine = np.hstack([linear, offset[:, None]])
+    return np.asarray(Image.fromarray(image).convert("RGB", tuple(float(v) for v in affine.ravel())))
 
 
 def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -111,14 +119,17 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     effect[1, 1] = 8 + lightness
     identity = np.zeros((3, 3))
     identity[1, 1] = 1
-    kernel = (1 - alpha) * identity + alpha * effect
-    out = np.stack([ndimage.convolve(image[..., c].astype(np.float32), kernel, mode="nearest") for c in range(3)], -1)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    kernel = (1 - alpha) * identity + alpha * effect  # sums to 1 + alpha * lightness, as albumentations' Sharpen
+    sharpened = Image.fromarray(image).filter(ImageFilter.Kernel((3, 3), tuple(float(v) for v in kernel.ravel()), scale=1))
+    return np.asarray(sharpened)
 
 
-def random_affine(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """SBI's randaffine: shift by up to 3 % across and 1.5 % down, scale 0.95-1.05, about the centre."""
-    height, width = mask.shape
+def random_affine(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """SBI's randaffine: shift by up to 3 % across and 1.5 % down, scale 0.95-1.05, about the centre;
+    (moved image, the landmarks moved with it: the hull mask is drawn from those, which is the mask
+    SBI moves, without resampling it)."""
+    height, width = image.shape[:2]
     tx, ty = rng.uniform(-0.03, 0.03) * width, rng.uniform(-0.015, 0.015) * height
     scale = rng.uniform(0.95, 1 / 0.95)
     cx, cy = width / 2, height / 2
@@ -126,9 +137,8 @@ def random_affine(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator)
     inverse = (1 / scale, 0, cx - (cx + tx) / scale, 0, 1 / scale, cy - (cy + ty) / scale)
     moved = Image.fromarray(image).transform((width, height), Image.Transform.AFFINE, inverse,
                                              resample=Image.Resampling.BILINEAR)
-    moved_mask = Image.fromarray(mask, mode="F").transform((width, height), Image.Transform.AFFINE, inverse,
-                                                          resample=Image.Resampling.BILINEAR)
-    return np.asarray(moved), np.asarray(moved_mask, np.float32)
+    points = (np.asarray(landmarks, np.float64) - (cx, cy)) * scale + (cx + tx, cy + ty)
+    return np.asarray(moved), points.astype(np.float32)
 
 
 def colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -146,8 +156,9 @@ def colour_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) ->
 def blend(source: np.ndarray, target: np.ndarray, mask: np.ndarray, rng: np.random.Generator
           ) -> tuple[np.ndarray, np.ndarray]:
     """SBI's dynamic_blend: the soft mask scaled by a ratio from :data:`BLEND_RATIOS`, then
-    ``source * mask + target * (1 - mask)``; (blended uint8, the mask used)."""
+    ``source * mask + target * (1 - mask)`` (PIL's composite, the mask in 1/255 steps: the output is
+    8-bit anyway); (blended uint8, the mask used)."""
     soft = soft_mask(mask, rng) * float(rng.choice(BLEND_RATIOS))
-    weight = soft[..., None]
-    mixed = source.astype(np.float32) * weight + target.astype(np.float32) * (1 - weight)
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8), soft.astype(np.float32)
+    weight = Image.fromarray(np.rint(soft * 255).astype(np.uint8), mode="L")
+    mixed = Image.composite(Image.fromarray(source), Image.fromarray(target), weight)
+    return np.asarray(mixed), soft.astype(np.float32)

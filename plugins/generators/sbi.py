@@ -26,9 +26,8 @@ class SelfBlended(Generator):
         altered = degrade(colour_jitter(image, rng), rng)
         # SBI alters the source or the target, one of the two; the other stays the real image
         source, target = (altered, image) if rng.random() < 0.5 else (image, altered)
-        mask = hull_mask(image.shape[:2], landmarks)
-        source, mask = random_affine(source, mask, rng)
-        mask = elastic(mask, rng)
+        source, moved = random_affine(source, landmarks, rng)
+        mask = elastic(hull_mask(image.shape[:2], moved), rng)
         return blend(source, target, mask, rng)
 
 
