@@ -71,9 +71,12 @@ def test_sbi_and_blended_train_pixel_and_frozen_detectors_and_no_pseudo_fake_der
     assert (out / meta["generators"]["sbi"]["figure"]).is_file()
     audit = json.loads((out / "audit.json").read_text())
     assert audit["generators"]["blended/val"]["not_blended"] == 0
+    cell = next(c for c in audit["cells"] if c["train"] == "sbi")
+    assert cell["train_blended"] == cell["train_fake"] == train_reals and cell["train_not_blended"] == 0
     assert "generators" in json.loads((out / "identity.json").read_text())
     report = (out / "report.md").read_text()
     assert "generators/sbi.png" in report and "Pseudo-fakes" in report
+    assert f"(pseudo-fakes of {train_reals} real images; 0 not blended)" in report
     # the frozen detector's fixed blends are cached: a second run encodes nothing, not even a blend
     code, printed, err = run(capsys, tmp_path, suite, tmp_path / "again")
     assert code == 0, err

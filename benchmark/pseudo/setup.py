@@ -43,6 +43,21 @@ def audit_lines(fakes: PseudoFakes) -> list[str]:
             for (name, split), part in fakes.parts.items() if part["not_blended"]]
 
 
+def audit_with_fakes(audit: dict, fakes: PseudoFakes | None, generators: dict) -> dict:
+    """The audit, its cells of a generator's training set saying how many real train images were
+    blended (their pseudo-fakes are the cell's fakes), plus the counts and names per part."""
+    if fakes is None:
+        return audit
+    cells = []
+    for cell in audit["cells"]:
+        part = fakes.parts.get((cell["train"], "train"))
+        if part is not None:
+            cell = {**cell, "train_fake": part["blended"], "train_blended": part["blended"],
+                    "train_not_blended": part["not_blended"], "per_image": generators[cell["train"]].per_image}
+        cells.append(cell)
+    return {**audit, "cells": cells, "generators": fakes.audit(), "warnings": [*audit["warnings"], *audit_lines(fakes)]}
+
+
 def write_run_files(out: Path, fakes: PseudoFakes | None) -> dict[str, str]:
     """generated.csv and one example figure per generator, in the run dir; name -> figure path."""
     if fakes is None:

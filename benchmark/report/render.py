@@ -300,8 +300,9 @@ def audit_markdown(audit: dict) -> list[str]:
     lines += [f"- **warning**: {w}" for w in audit["warnings"]] or ["- no warnings"]
     lines += ["", "| train | test | videos in both train and test | train real / fake | test real / fake |",
               "|---|---|---|---|---|"]
-    lines += [f"| {c['train']} | {c['test']} | {c['shared_units']} | {c['train_real']} / {c['train_fake']} | "
-              f"{c['test_real']} / {c['test_fake']} |" for c in audit["cells"]]
+    lines += [f"| {c['train']} | {c['test']} | {c['shared_units']} | {c['train_real']} / {c['train_fake']}"
+              + (f" (pseudo-fakes of {c['train_blended']} real images; {c['train_not_blended']} not blended)"
+                 if "train_blended" in c else "") + f" | {c['test_real']} / {c['test_fake']} |" for c in audit["cells"]]
     lines += ["", "Images and videos per class and split:", "",
               markdown_table(pd.DataFrame(audit["counts"]).T.rename_axis("class"))]
     unreadable = audit.get("unreadable") or []

@@ -40,7 +40,7 @@ from benchmark.files import to_json
 from benchmark.run.identity import IDENTITY, data_digests, fingerprint, harness_version
 from benchmark.run.phases import Phases
 from benchmark.pseudo.resolve import resolve_generators
-from benchmark.pseudo.setup import audit_lines, pseudo_fakes, write_run_files
+from benchmark.pseudo.setup import audit_with_fakes, pseudo_fakes, write_run_files
 from benchmark.run.plan import make_plan
 from benchmark.run.resolve import resolve_detectors
 from benchmark.run.results import cell_key
@@ -119,9 +119,7 @@ class Run:
         with self.phases("landmarks"):
             self.pseudo = pseudo_fakes(self.dataset, self.generators, self.file_facts.digest, self.cache_dir,
                                        self.workers, say=lambda line: self.console.print(line, highlight=False))
-        if self.pseudo is not None:
-            self.audit = {**self.audit, "generators": self.pseudo.audit(),
-                          "warnings": [*self.audit["warnings"], *audit_lines(self.pseudo)]}
+        self.audit = audit_with_fakes(self.audit, self.pseudo, self.generators)
         with self.phases("identity"):
             self.identity = fingerprint(self.suite, self.table, self.detectors,
                                         self._encoder_keys(), self.report_metrics(), self.data_digests,
