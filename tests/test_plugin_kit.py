@@ -81,7 +81,7 @@ def test_every_hook_has_a_guide_entry_and_a_test():
     guide = GUIDE.read_text()
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
     hooks = [name for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
-    assert len(hooks) == 6
+    assert len(hooks) == 7
     for hook in hooks:
         assert f"### `{hook}(register)`" in guide, f"docs/plugins.md has no entry for {hook}"
         assert f"def test_hook_{hook}(" in tests, f"no test named test_hook_{hook}"
