@@ -80,6 +80,7 @@ class PseudoFakes:
         self.per_image = {name: resolved.per_image for name, resolved in generators.items()}
         self.recipes: dict[str, Recipe] = {}
         self.parts: dict[tuple[str, str], dict] = {}  # (generator, split) -> counts and names of the unblended
+        self._names: dict[tuple[str, str, bool], list[str]] = {}  # (generator, split, fresh) -> names, in order
 
     def __contains__(self, path) -> bool:
         return path in self.recipes
@@ -105,9 +106,11 @@ class PseudoFakes:
                 digest = hashlib.sha256(json.dumps([source_digest, self.keys[name], k, [digest_of(p) for p, _ in near]]
                                                    ).encode()).hexdigest()
                 self.recipes[f"{path}#{name}:{k}"] = Recipe(name, split, path, landmarks[path], near, digest, k)
+                self._names.setdefault((name, split, False), []).append(f"{path}#{name}:{k}")
             if split == "train":
                 fresh = hashlib.sha256(json.dumps(["fresh", source_digest, self.keys[name]]).encode()).hexdigest()
                 self.recipes[f"{path}#{name}"] = Recipe(name, split, path, landmarks[path], near, fresh, None)
+                self._names.setdefault((name, split, True), []).append(f"{path}#{name}")
         self.parts[name, split] = {"real": len(reals), "blended": len(usable), "not_blended": len(unblended),
                                    "examples": [{"path": p, "why": why} for p, why in unblended[:NAMED]]}
         if not usable:
@@ -120,8 +123,7 @@ class PseudoFakes:
     # -- what a cell reads ---------------------------------------------------------------------
     def names(self, name: str, split: str, fresh: bool) -> list[str]:
         """The pseudo-fakes of one part: fresh ones (train, pixel detectors) or the fixed ones."""
-        return [p for p, r in self.recipes.items() if r.generator == name and r.split == split
-                and ((r.index is None) == fresh)]
+        return list(self._names.get((name, split, fresh), ()))  # kept per part: no scan of every recipe per call
 
     def with_fakes(self, reals: Samples, name: str, split: str, fresh: bool) -> Samples:
         """``reals`` (one split of a generator's training set) plus its pseudo-fakes (label 1)."""

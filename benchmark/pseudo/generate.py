@@ -48,6 +48,7 @@ def run_generate(args, console) -> int:
     from PIL import Image
 
     from benchmark.data.facts import sha256_file
+    from benchmark.data.images import load_rgb
     from benchmark import plugins
     from benchmark.features.cache import default_cache_dir
     from benchmark.pseudo.fakes import PseudoFakes
@@ -73,7 +74,7 @@ def run_generate(args, console) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n, path in enumerate(paths):
-        real = np.asarray(Image.open(path).convert("RGB"))
+        real = np.asarray(load_rgb(path))  # as the generator read it (EXIF rotation included)
         for k in range(args.count):
             name = f"{path}#{args.generator}:{k}"
             if name not in fakes:
